@@ -1,0 +1,106 @@
+/* config: the parsed configuration, one immutable generation per load.
+ * Sessions hold a reference to the generation they started with, so a reload
+ * never changes what a live session sees.  Grammar: docs/config.md. */
+#ifndef RELAY_CONFIG_H
+#define RELAY_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/addr.h"
+#include "policy/catalog.h"
+#include "policy/policy.h"
+
+struct conf_tls {
+	char *cert;            /* PEM certificate chain */
+	char *key;             /* PEM private key (permissions checked) */
+	char *ca;              /* CA file to verify the peer */
+	bool  verify_peer;     /* listener: request+verify client certs */
+	bool  require_peer;    /* listener: refuse clients without one */
+	char *verify_name;     /* route: expected server name (default: host) */
+};
+
+enum listener_kind { LISTEN_FORWARD, LISTEN_TUNNEL, LISTEN_TCPMUX };
+
+struct conf_listener {
+	char              *file;
+	int                line;
+	enum listener_kind kind;
+	struct addr        addr;
+	uint16_t           port;
+	char              *fwd_host;   /* LISTEN_FORWARD target */
+	uint16_t           fwd_port;
+	struct conf_tls   *tls;        /* implicit TLS before the protocol, or NULL */
+};
+
+struct conf_limits {
+	unsigned max_sessions;
+	unsigned max_sessions_per_source;
+	unsigned rate_per_source;       /* connections ...            */
+	unsigned rate_interval;         /* ... per this many seconds; 0 = no limit */
+	unsigned max_tunnels_per_user;
+	unsigned max_hops;
+	size_t   buffer;                /* pump bytes per direction */
+	size_t   beep_message;
+	unsigned beep_channels;
+	size_t   tcpmux_line;
+};
+
+struct conf_timeouts {                  /* all in milliseconds */
+	unsigned handshake;
+	unsigned connect;
+	unsigned idle;
+	unsigned fin;
+	unsigned hardstop;
+};
+
+struct conf_sasl {
+	char    *database;              /* sasldb file; required by tunnel listeners */
+	char    *realm;
+	char   **mechs;                 /* upper-case names; default SCRAM-SHA-256 */
+	size_t   nmechs;
+	bool     allow_plaintext;       /* PLAIN/LOGIN without TLS */
+	bool     anonymous;             /* offer ANONYMOUS (never grants a tunnel) */
+	unsigned max_failures;
+	unsigned penalty_failures;
+	unsigned penalty_seconds;
+};
+
+enum tcpmux_help { HELP_OFF = 0, HELP_ALLOWED, HELP_ALL };
+
+struct config {
+	char                 *file;        /* top-level file name */
+	unsigned              generation;
+	unsigned              refcnt;
+	char                 *user;        /* drop privileges to */
+	char                 *group;
+	bool                  allow_root;  /* "user root" must be said explicitly */
+	int                   log_verbose;
+	struct conf_limits    limits;
+	struct conf_timeouts  timeouts;
+	struct conf_listener *listeners;
+	size_t                nlisteners;
+	char                **nameservers; /* "addr" or "addr:port" for evdns */
+	size_t                nnameservers;
+	struct conf_sasl      sasl;
+	struct catalog        catalog;
+	struct policy         policy;
+	enum tcpmux_help      tcpmux_help;
+};
+
+/* Error reporting: each message is "file:line: text". */
+typedef void config_report_fn(void *arg, const char *msg);
+
+/* Parses and checks a whole configuration.  Returns NULL when anything is
+ * wrong, after reporting every error found (not only the first). */
+struct config *config_load(const char *path, config_report_fn *report, void *arg);
+/* The same from text in memory (the embedded default configuration);
+ * `name` stands for the file name in messages; includes are relative to cwd. */
+struct config *config_load_string(const char *name, const char *text,
+                                  config_report_fn *report, void *arg);
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);   /* frees at zero; NULL is a no-op */
+
+/* Writes the defaults into c (used by the parser before reading). */
+void config_defaults(struct config *c);
+#endif
