@@ -1,0 +1,112 @@
+/* beepgated: BEEP TUNNEL and TCPMUX relay for network boundaries. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "relay/config.h"
+#include "relay/defconf.h"
+#include "relay/log.h"
+#include "relay/privdrop.h"
+#include "relay/server.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: beepgated [-dnv] [-f file]\n"
+	    "  -f file  configuration file (default: the built-in loopback configuration)\n"
+	    "  -n       check the configuration, print every error, and exit 0/1\n"
+	    "  -d       stay in the foreground and log to stderr\n"
+	    "  -v       more verbose logging (debug)\n");
+	exit(2);
+}
+
+static void
+report_stderr(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+static void
+report_log(void *arg, const char *msg)
+{
+	(void)arg;
+	log_err("%s", msg);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool check = false, foreground = false;
+	int verbose = 0, ch, rc;
+	struct config *conf;
+	struct server *srv;
+	char err[256];
+
+	while ((ch = getopt(argc, argv, "df:nv")) != -1) {
+		switch (ch) {
+		case 'd': foreground = true; break;
+		case 'f': path = optarg; break;
+		case 'n': check = true; break;
+		case 'v': verbose++; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	signal(SIGPIPE, SIG_IGN);
+	log_init("beepgated", foreground || check, verbose);
+	if (path != NULL)
+		conf = config_load(path, check || foreground ? report_stderr : report_log, NULL);
+	else
+		conf = config_load_string(defconf_name, defconf_text,
+		                          check || foreground ? report_stderr : report_log, NULL);
+	if (conf == NULL) {
+		fprintf(stderr, "beepgated: configuration %s is not valid\n",
+		        path ? path : defconf_name);
+		return 1;
+	}
+	if (check) {
+		printf("configuration %s OK\n", path ? path : defconf_name);
+		config_unref(conf);
+		return 0;
+	}
+	if (conf->log_verbose > verbose)
+		log_set_verbose(conf->log_verbose);
+
+	/* Bind every listener while we may (ports 1 and 604 need root), then
+	 * give privileges up for good. */
+	srv = server_new(conf, path, defconf_name, defconf_text);
+	if (srv == NULL) {
+		log_err("cannot start");
+		return 1;
+	}
+	if (server_setup_dns(srv) != 0) {
+		log_err("cannot set up the resolver");
+		server_free(srv);
+		return 1;
+	}
+	if (privdrop(conf->user, conf->group, conf->allow_root, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		server_free(srv);
+		return 1;
+	}
+	if (!foreground && daemon(0, 0) != 0) {
+		log_err("daemon: %s", strerror(errno));
+		server_free(srv);
+		return 1;
+	}
+	log_notice("started (pid %ld, configuration generation %u, uid %ld)", (long)getpid(),
+	           conf->generation, (long)getuid());
+	rc = server_run(srv);
+	log_notice("stopped");
+	server_free(srv);
+	log_close();
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,83 @@
+/* server: the daemon's process state: listeners, the current configuration
+ * generation, sessions, signals (reload, drain), accept pausing. */
+#ifndef RELAY_SERVER_H
+#define RELAY_SERVER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "policy/addr.h"
+#include "relay/config.h"
+
+struct event_base;
+struct evdns_base;
+struct event;
+struct session;
+struct pump_pool;
+struct limits;
+
+struct listener {
+	struct server     *srv;
+	int                fd;
+	struct event      *ev;
+	enum listener_kind kind;
+	struct addr        addr;
+	uint16_t           port;
+	bool               stale;     /* gone from the configuration at reload */
+};
+
+struct server_stats {
+	uint64_t accepted;
+	uint64_t refused_global;     /* over max-sessions */
+	uint64_t refused_source;     /* over max-sessions-per-source */
+	uint64_t refused_rate;       /* over connection-rate */
+	uint64_t accept_paused;      /* times accepting was paused (EMFILE) */
+	uint64_t reloads;
+	uint64_t reload_failures;
+	uint64_t sessions_closed;
+	uint64_t bytes_c2s, bytes_s2c;
+};
+
+TAILQ_HEAD(session_list, session);
+
+struct server {
+	struct event_base   *base;
+	struct evdns_base   *dns;
+	struct config       *conf;          /* current generation */
+	const char          *conf_path;     /* NULL: embedded text */
+	const char          *conf_name;
+	const char          *conf_text;
+	struct listener    **listeners;
+	size_t               nlisteners;
+	struct event        *ev_hup, *ev_term, *ev_int, *ev_hardstop, *ev_resume;
+	bool                 draining;
+	bool                 accept_paused;
+	struct session_list  sessions;
+	unsigned             nsessions;
+	uint64_t             next_id;
+	struct pump_pool    *pool;
+	struct limits       *limits;
+	struct server_stats  stats;
+	unsigned long        fd_limit;      /* RLIMIT_NOFILE soft */
+};
+
+/* Creates the server for a loaded configuration (takes the reference) and
+ * binds every listener.  Returns NULL after logging why. */
+struct server *server_new(struct config *conf, const char *path, const char *name,
+                          const char *text);
+/* Applies the DNS servers of the current configuration. */
+int server_setup_dns(struct server *srv);
+/* Runs the event loop until drained. */
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+
+/* Re-reads the configuration (SIGHUP); returns 0 when the new one is in use. */
+int server_reload(struct server *srv);
+/* Begins a graceful stop (SIGTERM/SIGINT). */
+void server_drain(struct server *srv);
+
+/* Called by sessions: one is gone. */
+void server_session_gone(struct server *srv);
+/* The descriptor budget: true when another connection may be accepted. */
+bool server_fd_headroom(struct server *srv);
+#endif

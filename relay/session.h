@@ -1,0 +1,79 @@
+/* session: one client connection from accept to close.  Every session ends
+ * in session_close(s, reason), which cancels what it owns, closes both
+ * descriptors, updates the counters and logs one summary line:
+ *   session=ID src=ADDR user=U dst=D in=N out=N duration=S reason=R
+ * ("in" counts client-to-destination octets, "out" the other way). */
+#ifndef RELAY_SESSION_H
+#define RELAY_SESSION_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "policy/addr.h"
+#include "relay/config.h"
+
+struct server;
+struct listener;
+struct event;
+struct connector;
+struct pump;
+
+enum session_state {
+	SESSION_ACCEPTED,      /* just accepted */
+	SESSION_TCPMUX,        /* reading the TCPMUX service line */
+	SESSION_BEEP,          /* BEEP greeting / SASL / TUNNEL set-up */
+	SESSION_CONNECTING,    /* connecting toward the destination */
+	SESSION_NEXTHOP,       /* BEEP with the next hop (chained TUNNEL) */
+	SESSION_PUMPING,       /* opaque byte pipe */
+	SESSION_CLOSED,
+};
+
+struct session {
+	TAILQ_ENTRY(session) entry;
+	struct server      *srv;
+	struct config      *conf;        /* generation this session started with */
+	uint64_t            id;
+	enum session_state  state;
+	enum listener_kind  kind;
+	int                 cfd;         /* client socket */
+	int                 sfd;         /* destination socket, -1 until connected */
+	struct addr         src;
+	uint16_t            sport;
+	struct addr         local;       /* address the client connected to */
+	uint16_t            lport;
+	struct timespec     started;
+	struct event       *deadline;    /* total set-up deadline */
+	struct connector   *connector;
+	void               *connector_arg;
+	struct pump        *pump;
+	char               *user;        /* authenticated identity, or NULL */
+	char                dst[160];    /* destination as logged */
+	uint64_t            bytes_c2s, bytes_s2c;
+	bool                counted_source; /* holds a per-source slot */
+	void               *proto;       /* protocol state (tcpmux, beep) */
+	void              (*proto_free)(void *);
+};
+
+struct session *session_new(struct server *srv, struct listener *l, int fd,
+                            const struct sockaddr *sa);
+void session_set_state(struct session *s, enum session_state st);
+const char *session_state_name(enum session_state st);
+
+/* Starts the total set-up deadline (handshake timeout); ends with
+ * session_close(s, "handshake timeout") unless cleared first. */
+void session_arm_deadline(struct session *s, unsigned ms);
+void session_clear_deadline(struct session *s);
+
+/* Connects toward host:port for this session and then calls done. */
+typedef void session_connected_fn(struct session *s, int fd, int result);
+int session_connect(struct session *s, const char *host, uint16_t port,
+                    session_connected_fn *done);
+
+/* Hands the two sockets to the opaque pump; pre_c2s/pre_s2c are bytes already
+ * read from the client/destination that must be delivered first. */
+int session_start_pump(struct session *s, const uint8_t *pre_c2s, size_t n_c2s,
+                       const uint8_t *pre_s2c, size_t n_s2c);
+
+void session_close(struct session *s, const char *reason);
+#endif
