@@ -1,0 +1,341 @@
+/* bgbench: load generator and test servers for bench/run.sh.
+ *
+ *   bgbench server PORT MODE          MODE: echo | sink | source:BYTES
+ *   bgbench throughput HOST PORT STREAMS BYTES_PER_STREAM
+ *   bgbench connrate HOST PORT SECONDS CONCURRENCY
+ *   bgbench rtt HOST PORT COUNT
+ *   bgbench idle HOST PORT COUNT SECONDS
+ *
+ * Results are printed as "key=value" lines for the driver script. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF (256 * 1024)
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+dial(const char *host, int port)
+{
+	struct sockaddr_in sin;
+	int fd, one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+		return -1;
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+read_exact(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* server */
+static const char *srv_mode;
+static unsigned long long srv_source_bytes;
+
+static void *
+serve(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	uint8_t *buf = malloc(BUF);
+	ssize_t r;
+
+	if (buf == NULL)
+		goto out;
+	memset(buf, 'x', BUF);
+	if (strcmp(srv_mode, "echo") == 0) {
+		while ((r = read(fd, buf, BUF)) > 0)
+			if (write_all(fd, buf, (size_t)r) != 0)
+				break;
+	} else if (strcmp(srv_mode, "sink") == 0) {
+		while ((r = read(fd, buf, BUF)) > 0)
+			;
+	} else {
+		unsigned long long left = srv_source_bytes;
+		uint8_t b;
+
+		/* wait for the client's go byte so connection set-up is not timed */
+		if (read(fd, &b, 1) == 1)
+			while (left > 0) {
+				size_t n = left < BUF ? (size_t)left : BUF;
+
+				if (write_all(fd, buf, n) != 0)
+					break;
+				left -= n;
+			}
+	}
+out:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+static int
+cmd_server(int port, const char *mode)
+{
+	struct sockaddr_in sin;
+	int lfd, one = 1;
+
+	srv_mode = mode;
+	if (strncmp(mode, "source:", 7) == 0)
+		srv_source_bytes = strtoull(mode + 7, NULL, 10);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(lfd, 4096) != 0) {
+		perror("bgbench server");
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		pthread_t t;
+		pthread_attr_t a;
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&a, 64 * 1024);
+		if (pthread_create(&t, &a, serve, (void *)(intptr_t)fd) != 0)
+			close(fd);
+		pthread_attr_destroy(&a);
+	}
+}
+
+/* throughput: each stream asks a "source" server for its bytes */
+struct tp { const char *host; int port; unsigned long long want, got; };
+
+static void *
+tp_run(void *arg)
+{
+	struct tp *t = arg;
+	uint8_t *buf = malloc(BUF);
+	int fd = dial(t->host, t->port);
+	ssize_t r;
+
+	if (fd >= 0 && buf != NULL && write(fd, "g", 1) == 1)
+		while ((r = read(fd, buf, BUF)) > 0)
+			t->got += (unsigned long long)r;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int
+cmd_throughput(const char *host, int port, int streams, unsigned long long bytes)
+{
+	pthread_t *th = calloc((size_t)streams, sizeof(*th));
+	struct tp *tp = calloc((size_t)streams, sizeof(*tp));
+	unsigned long long total = 0;
+	double t0, t1;
+	int i;
+
+	t0 = now_s();
+	for (i = 0; i < streams; i++) {
+		tp[i] = (struct tp){ host, port, bytes, 0 };
+		pthread_create(&th[i], NULL, tp_run, &tp[i]);
+	}
+	for (i = 0; i < streams; i++) {
+		pthread_join(th[i], NULL);
+		total += tp[i].got;
+	}
+	t1 = now_s();
+	printf("bytes=%llu expected=%llu seconds=%.3f mib_per_s=%.1f\n", total,
+	       bytes * (unsigned long long)streams, t1 - t0, (double)total / (t1 - t0) / 1048576.0);
+	free(th);
+	free(tp);
+	return total == bytes * (unsigned long long)streams ? 0 : 1;
+}
+
+/* connrate */
+struct cr { const char *host; int port; double until; unsigned long ok, fail; };
+
+static void *
+cr_run(void *arg)
+{
+	struct cr *c = arg;
+	uint8_t b = 'p';
+
+	while (now_s() < c->until) {
+		int fd = dial(c->host, c->port);
+
+		if (fd < 0) {
+			c->fail++;
+			continue;
+		}
+		if (write_all(fd, &b, 1) == 0 && read_exact(fd, &b, 1) == 0)
+			c->ok++;
+		else
+			c->fail++;
+		close(fd);
+	}
+	return NULL;
+}
+
+static int
+cmd_connrate(const char *host, int port, double secs, int conc)
+{
+	pthread_t *th = calloc((size_t)conc, sizeof(*th));
+	struct cr *cr = calloc((size_t)conc, sizeof(*cr));
+	unsigned long ok = 0, fail = 0;
+	double t0 = now_s();
+	int i;
+
+	for (i = 0; i < conc; i++) {
+		cr[i] = (struct cr){ host, port, t0 + secs, 0, 0 };
+		pthread_create(&th[i], NULL, cr_run, &cr[i]);
+	}
+	for (i = 0; i < conc; i++) {
+		pthread_join(th[i], NULL);
+		ok += cr[i].ok;
+		fail += cr[i].fail;
+	}
+	printf("connections=%lu failed=%lu per_s=%.0f\n", ok, fail, (double)ok / (now_s() - t0));
+	free(th);
+	free(cr);
+	return 0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmd_rtt(const char *host, int port, int count)
+{
+	uint8_t msg[64];
+	double *lat = calloc((size_t)count, sizeof(double));
+	int fd = dial(host, port), i;
+
+	if (fd < 0 || lat == NULL) {
+		fprintf(stderr, "rtt: cannot connect\n");
+		return 1;
+	}
+	memset(msg, 'r', sizeof(msg));
+	for (i = 0; i < count + 100; i++) {
+		double t0 = now_s();
+
+		if (write_all(fd, msg, sizeof(msg)) != 0 || read_exact(fd, msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "rtt: connection lost\n");
+			return 1;
+		}
+		if (i >= 100)       /* warm-up */
+			lat[i - 100] = (now_s() - t0) * 1e6;
+	}
+	close(fd);
+	qsort(lat, (size_t)count, sizeof(double), cmp_double);
+	printf("p50_us=%.1f p99_us=%.1f\n", lat[count / 2], lat[count * 99 / 100]);
+	free(lat);
+	return 0;
+}
+
+static int
+cmd_idle(const char *host, int port, int count, int secs)
+{
+	int *fds = calloc((size_t)count, sizeof(int)), i, ok = 0;
+	uint8_t b = 'i';
+	struct rlimit rl = { 65536, 65536 };
+
+	setrlimit(RLIMIT_NOFILE, &rl);
+	for (i = 0; i < count; i++) {
+		fds[i] = dial(host, port);
+		if (fds[i] >= 0 && write_all(fds[i], &b, 1) == 0 && read_exact(fds[i], &b, 1) == 0)
+			ok++;
+	}
+	printf("established=%d\n", ok);
+	fflush(stdout);
+	sleep((unsigned)secs);
+	for (i = 0; i < count; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	return ok == count ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 4 && strcmp(argv[1], "server") == 0)
+		return cmd_server(atoi(argv[2]), argv[3]);
+	if (argc >= 6 && strcmp(argv[1], "throughput") == 0)
+		return cmd_throughput(argv[2], atoi(argv[3]), atoi(argv[4]), strtoull(argv[5], NULL, 10));
+	if (argc >= 6 && strcmp(argv[1], "connrate") == 0)
+		return cmd_connrate(argv[2], atoi(argv[3]), atof(argv[4]), atoi(argv[5]));
+	if (argc >= 5 && strcmp(argv[1], "rtt") == 0)
+		return cmd_rtt(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc >= 6 && strcmp(argv[1], "idle") == 0)
+		return cmd_idle(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+	fprintf(stderr, "usage: see the comment at the top of bench/bgbench.c\n");
+	return 2;
+}
