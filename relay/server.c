@@ -15,6 +15,7 @@
 
 #include "relay/limits.h"
 #include "relay/log.h"
+#include "relay/pump.h"
 #include "relay/session.h"
 
 static struct log_ratelimit rl_paused = { .interval = 1 };
@@ -253,6 +254,8 @@ server_new(struct config *conf, const char *path, const char *name, const char *
 		srv->fd_limit = rl.rlim_cur;
 	if ((srv->base = event_base_new()) == NULL)
 		goto fail;
+	if ((srv->pool = pump_pool_new(0)) == NULL)
+		goto fail;
 	srv->ev_hup = evsignal_new(srv->base, SIGHUP, server_signal, srv);
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, server_signal, srv);
 	srv->ev_int = evsignal_new(srv->base, SIGINT, server_signal, srv);
@@ -445,6 +448,7 @@ server_free(struct server *srv)
 	if (srv->ev_int) event_free(srv->ev_int);
 	if (srv->ev_hardstop) event_free(srv->ev_hardstop);
 	if (srv->ev_resume) event_free(srv->ev_resume);
+	pump_pool_free(srv->pool);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	config_unref(srv->conf);

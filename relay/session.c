@@ -1,0 +1,258 @@
+#include "relay/session.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay/connector.h"
+#include "relay/forward.h"
+#include "relay/log.h"
+#include "relay/pump.h"
+#include "relay/server.h"
+
+const char *
+session_state_name(enum session_state st)
+{
+	switch (st) {
+	case SESSION_ACCEPTED:   return "accepted";
+	case SESSION_TCPMUX:     return "tcpmux";
+	case SESSION_BEEP:       return "beep";
+	case SESSION_CONNECTING: return "connecting";
+	case SESSION_NEXTHOP:    return "next-hop";
+	case SESSION_PUMPING:    return "pumping";
+	case SESSION_CLOSED:     return "closed";
+	}
+	return "?";
+}
+
+void
+session_set_state(struct session *s, enum session_state st)
+{
+	if (s->state == st)
+		return;
+	log_debug("session=%llx state %s -> %s", (unsigned long long)s->id,
+	          session_state_name(s->state), session_state_name(st));
+	s->state = st;
+}
+
+struct session *
+session_new(struct server *srv, struct listener *l, int fd, const struct sockaddr *sa)
+{
+	struct session *s;
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	int one = 1;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->srv = srv;
+	s->conf = config_ref(srv->conf);
+	s->id = srv->next_id++;
+	s->state = SESSION_ACCEPTED;
+	s->kind = l->kind;
+	s->cfd = fd;
+	s->sfd = -1;
+	addr_from_sockaddr(sa, &s->src);
+	s->sport = ntohs(sa->sa_family == AF_INET6 ?
+	                 ((const struct sockaddr_in6 *)sa)->sin6_port :
+	                 ((const struct sockaddr_in *)sa)->sin_port);
+	if (getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
+		addr_from_sockaddr((struct sockaddr *)&local, &s->local);
+		s->lport = ntohs(local.ss_family == AF_INET6 ?
+		                 ((struct sockaddr_in6 *)&local)->sin6_port :
+		                 ((struct sockaddr_in *)&local)->sin_port);
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
+	snprintf(s->dst, sizeof(s->dst), "-");
+	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
+	srv->nsessions++;
+	log_debug("session=%llx accepted on port %u", (unsigned long long)s->id, l->port);
+
+	switch (l->kind) {
+	case LISTEN_FORWARD:
+		forward_start(s, l);
+		break;
+	case LISTEN_TUNNEL:
+	case LISTEN_TCPMUX:
+		session_close(s, "listener kind not available");
+		break;
+	}
+	return s;
+}
+
+static void
+session_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	session_close(s, "handshake timeout");
+}
+
+void
+session_arm_deadline(struct session *s, unsigned ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (s->deadline == NULL)
+		s->deadline = evtimer_new(s->srv->base, session_deadline_cb, s);
+	if (s->deadline != NULL)
+		evtimer_add(s->deadline, &tv);
+}
+
+void
+session_clear_deadline(struct session *s)
+{
+	if (s->deadline != NULL) {
+		event_free(s->deadline);
+		s->deadline = NULL;
+	}
+}
+
+struct session_connect_ctx {
+	struct session       *s;
+	session_connected_fn *done;
+};
+
+static bool
+session_connect_check(void *arg, const struct addr *a, uint16_t port)
+{
+	(void)arg;
+	(void)a;
+	(void)port;
+	return true;    /* forward targets are the administrator's own */
+}
+
+static void
+session_connect_done(void *arg, enum connector_result res, int fd,
+                     const struct addr *a, uint16_t port)
+{
+	struct session_connect_ctx *ctx = arg;
+	struct session *s = ctx->s;
+	session_connected_fn *done = ctx->done;
+	char buf[64];
+
+	free(ctx);
+	s->connector = NULL;
+	if (res == CONNECTOR_OK) {
+		s->sfd = fd;
+		snprintf(s->dst, sizeof(s->dst), "%s%s%s:%u",
+		         a->family == AF_INET6 ? "[" : "", addr_str(a, buf, sizeof(buf)),
+		         a->family == AF_INET6 ? "]" : "", port);
+	}
+	done(s, fd, (int)res);
+}
+
+int
+session_connect(struct session *s, const char *host, uint16_t port, session_connected_fn *done)
+{
+	struct session_connect_ctx *ctx;
+
+	if ((ctx = malloc(sizeof(*ctx))) == NULL)
+		return -1;
+	ctx->s = s;
+	ctx->done = done;
+	session_set_state(s, SESSION_CONNECTING);
+	s->connector = connector_start(s->srv->base, s->srv->dns, host, port,
+	                               s->conf->timeouts.connect, session_connect_check,
+	                               session_connect_done, ctx);
+	if (s->connector == NULL) {
+		free(ctx);
+		return -1;
+	}
+	s->connector_arg = ctx;
+	return 0;
+}
+
+static void
+session_pump_done(void *arg, const struct pump_result *r)
+{
+	struct session *s = arg;
+
+	s->bytes_c2s = r->bytes_c2s;
+	s->bytes_s2c = r->bytes_s2c;
+	s->pump = NULL;          /* the pump has released both descriptors */
+	s->cfd = -1;
+	s->sfd = -1;
+	session_close(s, r->reason);
+}
+
+int
+session_start_pump(struct session *s, const uint8_t *pre_c2s, size_t n_c2s,
+                   const uint8_t *pre_s2c, size_t n_s2c)
+{
+	struct pump_config pc;
+
+	session_clear_deadline(s);
+	pump_config_default(&pc);
+	pc.buffer = s->conf->limits.buffer;
+	pc.idle_ms = s->conf->timeouts.idle;
+	pc.fin_ms = s->conf->timeouts.fin;
+	s->pump = pump_new(s->srv->base, s->srv->pool, s->cfd, s->sfd, &pc,
+	                   pre_c2s, n_c2s, pre_s2c, n_s2c, session_pump_done, s);
+	if (s->pump == NULL)
+		return -1;
+	session_set_state(s, SESSION_PUMPING);
+	return 0;
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	struct server *srv = s->srv;
+	struct timespec now;
+	double secs;
+	char src[LOG_ADDRSTRLEN], abuf[64];
+
+	if (s->state == SESSION_CLOSED)
+		return;
+	session_set_state(s, SESSION_CLOSED);
+	session_clear_deadline(s);
+	if (s->connector != NULL) {
+		connector_cancel(s->connector);
+		free(s->connector_arg);
+		s->connector = NULL;
+	}
+	if (s->pump != NULL) {
+		struct pump_stats st;
+
+		pump_get_stats(s->pump, &st);
+		s->bytes_c2s = st.bytes_c2s;
+		s->bytes_s2c = st.bytes_s2c;
+		pump_free(s->pump);      /* closes both descriptors */
+		s->pump = NULL;
+		s->cfd = s->sfd = -1;
+	}
+	if (s->proto_free != NULL)
+		s->proto_free(s->proto);
+	if (s->cfd >= 0)
+		close(s->cfd);
+	if (s->sfd >= 0)
+		close(s->sfd);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - s->started.tv_sec) +
+	       (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
+	snprintf(src, sizeof(src), "%s%s%s:%u", s->src.family == AF_INET6 ? "[" : "",
+	         addr_str(&s->src, abuf, sizeof(abuf)), s->src.family == AF_INET6 ? "]" : "",
+	         s->sport);
+	log_info("session=%llx src=%s user=%s dst=%s in=%llu out=%llu duration=%.3fs reason=\"%s\"",
+	         (unsigned long long)s->id, src, s->user ? s->user : "-", s->dst,
+	         (unsigned long long)s->bytes_c2s, (unsigned long long)s->bytes_s2c, secs,
+	         reason);
+	srv->stats.bytes_c2s += s->bytes_c2s;
+	srv->stats.bytes_s2c += s->bytes_s2c;
+	TAILQ_REMOVE(&srv->sessions, s, entry);
+	srv->nsessions--;
+	config_unref(s->conf);
+	free(s->user);
+	free(s);
+	server_session_gone(srv);
+}
