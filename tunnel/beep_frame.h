@@ -55,6 +55,9 @@ struct beep_parser {
 	uint8_t *buf;            /* max_payload octets */
 	size_t   have;           /* payload octets buffered */
 	size_t   tlen;           /* trailer octets matched */
+	unsigned int field;      /* header: index of the current parameter */
+	unsigned int ndigits;    /* header: digits of the current number */
+	uint64_t num;            /* header: value of the current number */
 	/* results */
 	uint64_t    offset;      /* octets consumed since init/reset */
 	const char *error;       /* static text, e.g. "header: bad seqno" */
@@ -74,10 +77,11 @@ enum beep_parse_status beep_parse(struct beep_parser *p, const uint8_t *in, size
 
 /* Serializer.  Writes header, payload and trailer (or one SEQ line) into out;
  * returns the length written, or 0 when out is too small or the frame is not
- * one we may send (numbers out of range, NUL with size or '*'). */
+ * one we may send (numbers out of range, NUL with size or '*', size > 0 with
+ * no payload).  A NULL payload means f->payload. */
 size_t beep_frame_write(uint8_t *out, size_t outlen, const struct beep_frame *f,
                         const uint8_t *payload);
-/* Octets beep_frame_write needs for this frame. */
+/* Octets beep_frame_write needs for this frame; 0 if it may not be sent. */
 size_t beep_frame_len(const struct beep_frame *f);
 
 const char *beep_frame_type_name(enum beep_frame_type t);
