@@ -52,5 +52,11 @@ enum addr_class {
 	ADDR_BROADCAST,          /* 255.255.255.255 and 240/4 reserved */
 };
 enum addr_class addr_classify(const struct addr *a);
+/* The guard block holding a (127.0.0.0/8, fe80::/10, ...); false when a is
+ * ADDR_NORMAL.  A rule unlocks a guard only with a CIDR inside this block.
+ * IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) addresses are
+ * classified by the IPv4 address they embed; their block is the IPv4 block
+ * under that IPv6 prefix. */
+bool addr_class_block(const struct addr *a, struct addr_cidr *block);
 const char *addr_class_name(enum addr_class c);
 #endif

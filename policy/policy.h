@@ -92,11 +92,58 @@ struct policy_decision {
 	enum policy_action  action;
 	const struct policy_rule *rule;  /* NULL: implicit block or a guard */
 	const char         *reason;      /* static text: "no rule matched", "loopback", ... */
+	/* A guard's refusal: the pass rule that matched but does not name the
+	 * guarded address (for the audit line); NULL otherwise. */
+	const struct policy_rule *matched;
 };
 
-/* Decides; never fails.  Increments the deciding rule's hits. */
+/* Reasons (static strings, compared by the tests) */
+#define POLICY_REASON_RULE       "rule"
+#define POLICY_REASON_NOMATCH    "no rule matched"
+#define POLICY_REASON_CATALOG    "source routing refused"
+#define POLICY_REASON_NODEST     "no resolved address"
+#define POLICY_REASON_SELF       "relay's own address"
+/* ... and addr_class_name() of the guarded class ("loopback", ...). */
+
+/* Decides; never fails.  Increments the deciding rule's hits.
+ *
+ * First match: the first rule whose subject and object both match decides;
+ * when none does, the answer is block (POLICY_REASON_NOMATCH).
+ * Subject: every field set must hold: any_user needs an authenticated user;
+ * user and cert compare exactly; group needs the user to be a member;
+ * sources needs the source address inside one of the blocks.
+ * Object, for PREQ_ADDRESS (req->dest and req->port are what connect() uses):
+ *   POBJ_ANY, POBJ_CIDR (dest inside one of the blocks) and POBJ_HOST (the
+ *   requested name matches the glob; a name that is a numeric address in any
+ *   spelling never matches a host pattern) with the port range;
+ * for PREQ_SERVICE: POBJ_SERVICE matches the catalog name however it was
+ *   reached, POBJ_ENDPOINT/PROFILE/TCPMUX only when reached that way
+ *   (req->via); names compare case-insensitively, "*" is any; POBJ_ANY
+ *   matches a service only when it has no port range.
+ * Guards (PREQ_ADDRESS): a pass is turned into a block when the destination
+ * is loopback, unspecified, link-local, multicast or broadcast/reserved
+ * (addr_classify) unless the rule is a POBJ_CIDR one whose matching block
+ * lies inside that class's block (127.0.0.0/8 or 127.0.0.1/32 unlock
+ * loopback; 0.0.0.0/0 and "any" do not); and when the destination is one of
+ * p->self with its port (a listener on the unspecified address is reached by
+ * every loopback or unspecified destination; an unspecified destination
+ * reaches every listener on that port) unless the rule names that address
+ * with a full-length block and an explicit port range.  In catalog-only
+ * mode every PREQ_ADDRESS is refused (POLICY_REASON_CATALOG). */
 void policy_decide(struct policy *p, const struct policy_request *req,
                    struct policy_decision *out);
+
+/* Writes the tail of an audit line:
+ *   user=U src=ADDR [cert=C] req=R dest=ADDR:PORT rule=FILE:LINE
+ *   decision=pass|block reason=TEXT [matched=FILE:LINE]
+ * R is "host:port", "ip:port" or "endpoint:NAME", "profile:URI",
+ * "tcpmux:NAME", "service:NAME"; absent values are "-".  A value holding
+ * anything but [A-Za-z0-9._:/@+~%,*[]-] is written in double quotes with
+ * '"' and '\' backslash-escaped and other bytes as \xHH, so names from
+ * the network cannot forge fields or lines.  Always NUL-terminates (when
+ * len > 0); returns the length the whole text needs, as snprintf does. */
+size_t policy_audit_format(const struct policy_request *req,
+                           const struct policy_decision *d, char *buf, size_t len);
 
 /* Is `user` a member of group `name`? */
 bool policy_user_in_group(const struct policy *p, const char *user, const char *group);
