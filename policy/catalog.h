@@ -64,7 +64,9 @@ struct catalog_route {
 	char            *user;         /* SASL credentials toward it, or NULL */
 	char            *secret_file;
 	char            *secret;       /* loaded from secret_file (never logged) */
-	struct conf_tls *tls;          /* implicit TLS toward it, or NULL */
+	struct conf_tls *tls;          /* implicit TLS toward it, or NULL; a named
+	                                * profile owned by the configuration
+	                                * (config.tls), not by the route */
 };
 
 struct catalog {
@@ -82,5 +84,8 @@ const struct catalog_service *catalog_find_tcpmux(const struct catalog *c, const
 const struct catalog_service *catalog_find_final(const struct catalog *c);
 const struct catalog_route   *catalog_find_route(const struct catalog *c, const char *name);
 
+/* Frees what the catalog holds (not the struct itself, nor the routes' TLS
+ * profiles); each route secret is wiped before it is freed.  The catalog is
+ * left empty.  NULL is a no-op. */
 void catalog_free(struct catalog *c);
 #endif
