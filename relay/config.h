@@ -11,7 +11,13 @@
 #include "policy/catalog.h"
 #include "policy/policy.h"
 
+/* A named TLS profile (`tls "name" { ... }`).  The configuration owns them
+ * (config.tls); listeners and routes point at one. */
 struct conf_tls {
+	char *name;
+	char *file;            /* where it was defined (or first referenced) */
+	int   line;
+	bool  defined;         /* false: referenced but never defined (an error) */
 	char *cert;            /* PEM certificate chain */
 	char *key;             /* PEM private key (permissions checked) */
 	char *ca;              /* CA file to verify the peer */
@@ -86,7 +92,27 @@ struct config {
 	struct catalog        catalog;
 	struct policy         policy;
 	enum tcpmux_help      tcpmux_help;
+	struct conf_tls     **tls;         /* named TLS profiles */
+	size_t                ntls;
 };
+
+/* Bounds of the configuration knobs (the defaults are in relay/limits.h). */
+#define BG_CONF_FILE_MAX           (1024 * 1024) /* bytes in one configuration file */
+#define BG_CONF_TOKEN_MAX          1024    /* one word or quoted string */
+#define BG_CONF_INCLUDE_DEPTH      8       /* nested includes */
+#define BG_CONF_MACRO_EXPANSIONS   64      /* macro expansions in one line */
+#define BG_CONF_SECRET_MAX         1024    /* bytes in a route secret file */
+#define BG_CONF_COUNT_MAX          1000000 /* max-sessions, ..., max-tunnels-per-user */
+#define BG_CONF_HOPS_MAX           64      /* max-hops */
+#define BG_CONF_BEEP_MESSAGE_MIN   4096
+#define BG_CONF_BEEP_MESSAGE_MAX   (16 * 1024 * 1024)
+#define BG_CONF_BEEP_CHANNELS_MIN  257     /* RFC 3080 sec. 2.1: channels 0..256 */
+#define BG_CONF_BEEP_CHANNELS_MAX  65536
+#define BG_CONF_TCPMUX_LINE_MIN    32
+#define BG_CONF_TCPMUX_LINE_MAX    4096
+#define BG_CONF_TIMEOUT_MAX        (7U * 24 * 3600 * 1000) /* ms: one week */
+#define BG_CONF_SASL_FAILURES_MAX  100
+#define BG_CONF_SASL_MECH_MAX      20      /* RFC 4422 sec. 3.1: 1-20 characters */
 
 /* Error reporting: each message is "file:line: text". */
 typedef void config_report_fn(void *arg, const char *msg);
@@ -101,6 +127,17 @@ struct config *config_load_string(const char *name, const char *text,
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);   /* frees at zero; NULL is a no-op */
 
-/* Writes the defaults into c (used by the parser before reading). */
+/* Writes the defaults into c (used by the parser before reading).  It
+ * allocates (the default SASL mechanism list): config_unref frees it. */
 void config_defaults(struct config *c);
+
+/* For relay/parse.y only: the grammar and checks of one file. */
+int parse_config(struct config *c, const char *name, const char *text,
+                 config_report_fn *report, void *arg);
+/* Reads a route secret: a regular file, not readable by group or others,
+ * owned by root or the current user; one trailing newline is stripped.
+ * Returns NULL and an error text in err. */
+char *config_read_secret(const char *path, char *err, size_t errlen);
+/* The same checks for a private key file (nothing is read). */
+int config_check_private(const char *what, const char *path, char *err, size_t errlen);
 #endif
