@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth_sasl.h"
 #include "relay/config.h"
 #include "relay/defconf.h"
 #include "relay/log.h"
@@ -97,6 +98,12 @@ main(int argc, char **argv)
 		server_free(srv);
 		return 1;
 	}
+	/* After the drop: the user database must be readable by the user we
+	 * run as, now and at every reload. */
+	if (server_setup_auth(conf) != 0) {
+		server_free(srv);
+		return 1;
+	}
 	if (!foreground && daemon(0, 0) != 0) {
 		log_err("daemon: %s", strerror(errno));
 		server_free(srv);
@@ -107,6 +114,7 @@ main(int argc, char **argv)
 	rc = server_run(srv);
 	log_notice("stopped");
 	server_free(srv);
+	auth_sasl_done();
 	log_close();
 	return rc == 0 ? 0 : 1;
 }

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "relay/limits.h"
+#include "auth/auth_sasl.h"
+#include "policy/limits.h"
 #include "relay/log.h"
 #include "relay/pump.h"
 #include "relay/session.h"
@@ -179,8 +181,7 @@ server_accept(evutil_socket_t lfd, short what, void *arg)
 			close(fd);
 			continue;
 		}
-		if (session_new(srv, l, fd, (struct sockaddr *)&ss) == NULL)
-			close(fd);
+		(void)session_new(srv, l, fd, (struct sockaddr *)&ss);
 	}
 }
 
@@ -256,6 +257,18 @@ server_new(struct config *conf, const char *path, const char *name, const char *
 		goto fail;
 	if ((srv->pool = pump_pool_new(0)) == NULL)
 		goto fail;
+	{
+		uint64_t seed = 0;
+		FILE *f = fopen("/dev/urandom", "rb");
+
+		if (f != NULL) {
+			if (fread(&seed, sizeof(seed), 1, f) != 1)
+				seed = (uint64_t)getpid();
+			fclose(f);
+		}
+		if ((srv->limits = limits_new(0, seed)) == NULL)
+			goto fail;
+	}
 	srv->ev_hup = evsignal_new(srv->base, SIGHUP, server_signal, srv);
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, server_signal, srv);
 	srv->ev_int = evsignal_new(srv->base, SIGINT, server_signal, srv);
@@ -306,6 +319,35 @@ server_setup_dns(struct server *srv)
 }
 
 int
+server_setup_auth(const struct config *c)
+{
+	struct auth_sasl_settings set;
+	char err[AUTH_SASL_ERR_MAX];
+
+	if (c->sasl.database == NULL) {
+		/* no users: TUNNEL requests can only get 530; next hops may still
+		 * be authenticated to */
+		if (auth_sasl_client_init(err, sizeof(err)) != 0) {
+			log_err("SASL: %s", err);
+			return -1;
+		}
+		return 0;
+	}
+	memset(&set, 0, sizeof(set));
+	set.database = c->sasl.database;
+	set.realm = c->sasl.realm;
+	set.mechs = (const char *const *)c->sasl.mechs;
+	set.nmechs = c->sasl.nmechs;
+	set.allow_plaintext = c->sasl.allow_plaintext;
+	set.anonymous = c->sasl.anonymous;
+	if (auth_sasl_init(&set, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int
 server_run(struct server *srv)
 {
 	return event_base_dispatch(srv->base) < 0 ? -1 : 0;
@@ -335,6 +377,13 @@ server_reload(struct server *srv)
 		srv->stats.reload_failures++;
 		log_err("reload failed: keeping configuration generation %u",
 		        srv->conf->generation);
+		return -1;
+	}
+	if (server_setup_auth(nc) != 0) {
+		srv->stats.reload_failures++;
+		log_err("reload failed: keeping configuration generation %u",
+		        srv->conf->generation);
+		config_unref(nc);
 		return -1;
 	}
 	/* Listeners: those still configured stay bound (sockets survive the
@@ -449,6 +498,7 @@ server_free(struct server *srv)
 	if (srv->ev_hardstop) event_free(srv->ev_hardstop);
 	if (srv->ev_resume) event_free(srv->ev_resume);
 	pump_pool_free(srv->pool);
+	limits_free(srv->limits);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	config_unref(srv->conf);

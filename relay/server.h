@@ -67,6 +67,9 @@ struct server *server_new(struct config *conf, const char *path, const char *nam
                           const char *text);
 /* Applies the DNS servers of the current configuration. */
 int server_setup_dns(struct server *srv);
+/* (Re)configures SASL from a configuration: the user database must be
+ * readable now.  Returns 0 or -1 after logging why. */
+int server_setup_auth(const struct config *c);
 /* Runs the event loop until drained. */
 int server_run(struct server *srv);
 void server_free(struct server *srv);

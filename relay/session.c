@@ -10,11 +10,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "policy/limits.h"
+#include "policy/policy.h"
+#include "relay/beep_conn.h"
 #include "relay/connector.h"
+#include "relay/tcpmux.h"
 #include "relay/forward.h"
 #include "relay/log.h"
 #include "relay/pump.h"
 #include "relay/server.h"
+
+const char *
+session_src(const struct session *s, char *buf, size_t len)
+{
+	char a[64];
+
+	snprintf(buf, len, "%s%s%s:%u", s->src.family == AF_INET6 ? "[" : "",
+	         addr_str(&s->src, a, sizeof(a)), s->src.family == AF_INET6 ? "]" : "",
+	         s->sport);
+	return buf;
+}
+
+void
+session_audit(const struct session *s, const struct policy_request *req,
+              const struct policy_decision *dec)
+{
+	char line[1024];
+
+	policy_audit_format(req, dec, line, sizeof(line));
+	log_info("audit session=%llx %s", (unsigned long long)s->id, line);
+}
 
 const char *
 session_state_name(enum session_state st)
@@ -49,8 +74,10 @@ session_new(struct server *srv, struct listener *l, int fd, const struct sockadd
 	socklen_t len = sizeof(local);
 	int one = 1;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		close(fd);
 		return NULL;
+	}
 	s->srv = srv;
 	s->conf = config_ref(srv->conf);
 	s->id = srv->next_id++;
@@ -73,6 +100,30 @@ session_new(struct server *srv, struct listener *l, int fd, const struct sockadd
 	snprintf(s->dst, sizeof(s->dst), "-");
 	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
 	srv->nsessions++;
+	if (srv->limits != NULL) {
+		struct conf_limits *lim = &s->conf->limits;
+		uint64_t now = (uint64_t)s->started.tv_sec * 1000 +
+		               (uint64_t)s->started.tv_nsec / 1000000;
+
+		switch (limits_source_acquire(srv->limits, &s->src, now,
+		                              lim->max_sessions_per_source, lim->rate_per_source,
+		                              lim->rate_interval)) {
+		case LIMITS_OK:
+			s->counted_source = true;
+			break;
+		case LIMITS_CONCURRENCY:
+			srv->stats.refused_source++;
+			session_close(s, "max-sessions-per-source reached");
+			return NULL;
+		case LIMITS_RATE:
+			srv->stats.refused_rate++;
+			session_close(s, "connection-rate exceeded");
+			return NULL;
+		case LIMITS_RESOURCE:
+			session_close(s, "too many sources tracked");
+			return NULL;
+		}
+	}
 	log_debug("session=%llx accepted on port %u", (unsigned long long)s->id, l->port);
 
 	switch (l->kind) {
@@ -80,8 +131,10 @@ session_new(struct server *srv, struct listener *l, int fd, const struct sockadd
 		forward_start(s, l);
 		break;
 	case LISTEN_TUNNEL:
+		beep_conn_start(s, NULL, 0);
+		break;
 	case LISTEN_TCPMUX:
-		session_close(s, "listener kind not available");
+		tcpmux_start(s);
 		break;
 	}
 	return s;
@@ -94,6 +147,8 @@ session_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->on_deadline != NULL)
+		s->on_deadline(s);
 	session_close(s, "handshake timeout");
 }
 
@@ -120,16 +175,17 @@ session_clear_deadline(struct session *s)
 struct session_connect_ctx {
 	struct session       *s;
 	session_connected_fn *done;
+	connector_check_fn   *check;
 };
 
 static bool
 session_connect_check(void *arg, const struct addr *a, uint16_t port)
 {
-	(void)arg;
-	(void)a;
-	(void)port;
-	return true;    /* forward targets are the administrator's own */
+	struct session_connect_ctx *ctx = arg;
+
+	return ctx->check == NULL || ctx->check(ctx->s, a, port);
 }
+
 
 static void
 session_connect_done(void *arg, enum connector_result res, int fd,
@@ -154,12 +210,21 @@ session_connect_done(void *arg, enum connector_result res, int fd,
 int
 session_connect(struct session *s, const char *host, uint16_t port, session_connected_fn *done)
 {
+	/* forward targets and catalog services are the administrator's own */
+	return session_connect_checked(s, host, port, NULL, done);
+}
+
+int
+session_connect_checked(struct session *s, const char *host, uint16_t port,
+                        connector_check_fn *check, session_connected_fn *done)
+{
 	struct session_connect_ctx *ctx;
 
 	if ((ctx = malloc(sizeof(*ctx))) == NULL)
 		return -1;
 	ctx->s = s;
 	ctx->done = done;
+	ctx->check = check;
 	session_set_state(s, SESSION_CONNECTING);
 	s->connector = connector_start(s->srv->base, s->srv->dns, host, port,
 	                               s->conf->timeouts.connect, session_connect_check,
@@ -210,7 +275,7 @@ session_close(struct session *s, const char *reason)
 	struct server *srv = s->srv;
 	struct timespec now;
 	double secs;
-	char src[LOG_ADDRSTRLEN], abuf[64];
+	char src[LOG_ADDRSTRLEN];
 
 	if (s->state == SESSION_CLOSED)
 		return;
@@ -240,15 +305,16 @@ session_close(struct session *s, const char *reason)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - s->started.tv_sec) +
 	       (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
-	snprintf(src, sizeof(src), "%s%s%s:%u", s->src.family == AF_INET6 ? "[" : "",
-	         addr_str(&s->src, abuf, sizeof(abuf)), s->src.family == AF_INET6 ? "]" : "",
-	         s->sport);
+	session_src(s, src, sizeof(src));
 	log_info("session=%llx src=%s user=%s dst=%s in=%llu out=%llu duration=%.3fs reason=\"%s\"",
 	         (unsigned long long)s->id, src, s->user ? s->user : "-", s->dst,
 	         (unsigned long long)s->bytes_c2s, (unsigned long long)s->bytes_s2c, secs,
 	         reason);
 	srv->stats.bytes_c2s += s->bytes_c2s;
 	srv->stats.bytes_s2c += s->bytes_s2c;
+	if (s->counted_source)
+		limits_source_release(srv->limits, &s->src,
+		                      (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
 	TAILQ_REMOVE(&srv->sessions, s, entry);
 	srv->nsessions--;
 	config_unref(s->conf);

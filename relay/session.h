@@ -53,8 +53,12 @@ struct session {
 	bool                counted_source; /* holds a per-source slot */
 	void               *proto;       /* protocol state (tcpmux, beep) */
 	void              (*proto_free)(void *);
+	/* called when the set-up deadline fires, before the close */
+	void              (*on_deadline)(struct session *);
 };
 
+/* Takes fd in every case; NULL when the session is already gone (refused
+ * by a limit, or out of memory). */
 struct session *session_new(struct server *srv, struct listener *l, int fd,
                             const struct sockaddr *sa);
 void session_set_state(struct session *s, enum session_state st);
@@ -69,6 +73,19 @@ void session_clear_deadline(struct session *s);
 typedef void session_connected_fn(struct session *s, int fd, int result);
 int session_connect(struct session *s, const char *host, uint16_t port,
                     session_connected_fn *done);
+/* The same with a policy check asked about every resolved address right
+ * before connect() (arg: the session); NULL checks nothing. */
+#include "relay/connector.h"
+int session_connect_checked(struct session *s, const char *host, uint16_t port,
+                            connector_check_fn *check, session_connected_fn *done);
+
+/* "127.0.0.1:40112" / "[::1]:40112" */
+const char *session_src(const struct session *s, char *buf, size_t len);
+/* One audit line for a policy decision about this session. */
+struct policy_request;
+struct policy_decision;
+void session_audit(const struct session *s, const struct policy_request *req,
+                   const struct policy_decision *dec);
 
 /* Hands the two sockets to the opaque pump; pre_c2s/pre_s2c are bytes already
  * read from the client/destination that must be delivered first. */
