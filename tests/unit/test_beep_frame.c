@@ -743,6 +743,7 @@ test_type_names(void)
 	CU_ASSERT_STRING_EQUAL(beep_frame_type_name(BEEP_ANS), "ANS");
 	CU_ASSERT_STRING_EQUAL(beep_frame_type_name(BEEP_NUL), "NUL");
 	CU_ASSERT_STRING_EQUAL(beep_frame_type_name(BEEP_SEQ), "SEQ");
+	CU_ASSERT_STRING_EQUAL(beep_frame_type_name((enum beep_frame_type)6), "???");
 }
 
 int
