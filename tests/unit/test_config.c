@@ -762,6 +762,23 @@ static const struct bad bad_files[] = {
 	    "@/svc.conf:4: service \"B\" is already defined at @/svc.conf:2",
 	    "@/svc.conf:4: service \"B\": the relay's own BEEP engine can only be named by "
 	    "tcpmux" } },
+	/* errors in the middle of a statement: what was built is dropped */
+	{ "partial.conf",
+	  "service \"s\" { connect h port 1 endpoint bogus }\n"
+	  "route \"r\" { connect h port 1 user \"u\" frob }\n"
+	  "pass from user \"a\" source 10.0.0.0/8 to\n"
+	  "group \"g\" { \"a\" = }\n"
+	  "listen on ::1 port 5 forward to\n"
+	  "tls \"t\" { key }\n",
+	  { "@/partial.conf:1: unknown keyword \"bogus\"",
+	    "@/partial.conf:2: unknown keyword \"frob\"",
+	    "@/partial.conf:3: syntax error at end of line",
+	    "@/partial.conf:4: syntax error at \"=\", expected a name or '}'",
+	    "@/partial.conf:5: syntax error at end of line, expected a name",
+	    "@/partial.conf:6: syntax error at \"}\", expected a name" } },
+	{ "svcport.conf", "service \"s\" { connect h port 1 endpoint }\npass to service \"s\" port 5\n",
+	  { "@/svcport.conf:2: a port applies only to addresses, hosts and any (a service has "
+	    "its own)" } },
 	{ "several.conf",
 	  "user \"x\"\n"
 	  "bogus 1\n"
