@@ -726,6 +726,9 @@ portopt		: %empty
 
 static void
 parse_vreport(struct parse_state *ps, const char *file, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void
+parse_vreport(struct parse_state *ps, const char *file, int line, const char *fmt, va_list ap)
 {
 	char msg[1024], out[1400];
 
