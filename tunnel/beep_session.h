@@ -40,7 +40,7 @@
 #define BEEP_SESSION_FRAME_MAX     4096            /* fixed: payload per frame we send */
 #define BEEP_SESSION_OUTBUF_MAX    (64 * 1024)     /* default: serialized, undrained output */
 #define BEEP_SESSION_SENDQ_MAX     (2 * BG_BEEP_MESSAGE_MAX) /* default: queued, unframed payload */
-#define BEEP_SESSION_PIPELINE_MAX  32              /* fixed: peer MSGs awaiting our reply, per channel */
+#define BEEP_SESSION_PIPELINE_MAX  128             /* fixed: peer MSGs awaiting our reply, per channel */
 #define BEEP_SESSION_ANS_MAX       8               /* fixed: ANS in progress at once, per channel */
 #define BEEP_SESSION_PROFILES_MAX  32              /* fixed: profiles registered */
 #define BEEP_SESSION_REASON_MAX    160             /* size of the failure reason text */
@@ -163,9 +163,11 @@ struct beep_channel_ops {
 	/* The peer asks to close the channel: return 0 to accept (the session
 	 * answers <ok/> once the channel is idle, else 550), or a reply code. */
 	unsigned (*close_req)(struct beep_session *, void *arg, uint32_t channel);
-	/* The channel is gone: closed by either side, tuning reset, session end
-	 * or free.  Called exactly once per channel that was started (accepted
-	 * by us, or requested by us).  code: 200 orderly, else why. */
+	/* The channel is gone: closed by either side (code 200), tuning reset
+	 * or beep_session_free (code 0).  Called exactly once per channel that
+	 * was opened (or whose start we deferred and did not refuse); a start we sent that was
+	 * refused only gets started(!ok).  Replies still outstanding on the
+	 * channel are not called back. */
 	void (*closed)(struct beep_session *, void *arg, uint32_t channel, unsigned code);
 };
 
@@ -311,8 +313,8 @@ int beep_session_reply_then_detach(struct beep_session *s, uint32_t channel,
  * beep_session_input).  Outside input: detach now.  Either way, nothing
  * is emitted after the output already buffered. */
 void beep_session_detach(struct beep_session *s);
-/* DETACHED: stream offset (octets consumed since creation or the last
- * tuning reset) where the pipe starts, in input and in output. */
+/* DETACHED: stream offset (octets since creation) where the pipe starts,
+ * in input and in output. */
 uint64_t beep_session_pipe_offset(const struct beep_session *s);
 uint64_t beep_session_output_offset(const struct beep_session *s);
 
