@@ -24,7 +24,9 @@
  *            hyphen first or last, at most 253 octets without the optional
  *            trailing dot; not numeric (the last label is not all digits,
  *            and no spelling a resolver takes for an address, "127.1",
- *            "0x7f000001": use ip4); stored in lower case;
+ *            "0x7f000001": use ip4); a single label ("localhost") is
+ *            accepted, whether it may be used is policy's decision; stored
+ *            in lower case;
  *   srv      "_service._tcp": a service label of 1-63 letters, digits and
  *            hyphens (no hyphen first or last) after the underscore; any
  *            protocol label but "_tcp" is 504 (TCP is the only transport
@@ -140,10 +142,9 @@ struct tunnel_elem *tunnel_elem_new_endpoint(const char *name, struct tunnel_ele
 
 /* A deep copy (NULL when out of memory or e is NULL). */
 struct tunnel_elem *tunnel_elem_dup(const struct tunnel_elem *e);
-/* Detaches and returns e's inner element (NULL if none), the element a
- * proxy sends to the next hop; e keeps its own values with depth 1 and is
- * then only fit for logging and tunnel_elem_free (an address element alone
- * is valid, a detached one is not re-validated). */
+/* Detaches and returns e's inner element (NULL if none): the element a
+ * proxy writes to the next hop.  e keeps its own values with depth 1 (still
+ * a valid element: an address element may be the innermost). */
 struct tunnel_elem *tunnel_elem_take_inner(struct tunnel_elem *e);
 /* Structural equality of two trees (kinds, values, ports, nesting). */
 bool tunnel_elem_equal(const struct tunnel_elem *a, const struct tunnel_elem *b);
