@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -234,6 +235,19 @@ tun_connected(struct session *s, int fd, int result)
 		/* a non-BEEP final hop: <ok/> as soon as it is connected */
 		tun_accept(c);
 		return;
+	}
+	if (c->route == NULL) {
+		/* source routed: credentials of a configured route to the same
+		 * relay, if there is one */
+		const struct catalog *cat = &s->conf->catalog;
+		const char *h = c->elem->kind == TUN_IP4 ? c->elem->ip4 :
+		                c->elem->kind == TUN_IP6 ? c->elem->ip6 : c->elem->fqdn;
+		size_t i;
+
+		for (i = 0; i < cat->nroutes; i++)
+			if (!cat->routes[i].tcpmux && cat->routes[i].port == c->elem->port &&
+			    h != NULL && strcasecmp(cat->routes[i].host, h) == 0)
+				c->route = &cat->routes[i];
 	}
 	session_set_state(s, SESSION_NEXTHOP);
 	s->sfd = -1;            /* the nexthop owns it until its <ok/> */
