@@ -36,7 +36,7 @@ struct policy_object {
 	enum policy_object_kind kind;
 	struct addr_cidr *cidrs;        /* POBJ_CIDR: any of them */
 	size_t            ncidrs;
-	char             *pattern;      /* POBJ_HOST: glob, '*' matches one or more labels' text */
+	char             *pattern;      /* POBJ_HOST: glob (policy_host_match) */
 	char             *name;         /* SERVICE/ENDPOINT/PROFILE/TCPMUX: "*" = any */
 	uint16_t          port_lo, port_hi;  /* 0,0 = any port */
 };
@@ -148,7 +148,10 @@ size_t policy_audit_format(const struct policy_request *req,
 /* Is `user` a member of group `name`? */
 bool policy_user_in_group(const struct policy *p, const char *user, const char *group);
 
-/* Host-name glob match, case-insensitive ("*.example.net", "mgr?.corp"). */
+/* Host-name glob match, case-insensitive ("*.example.net", "mgr?.corp"):
+ * '*' is any run of characters, dots included ("*.example.net" matches
+ * "a.b.example.net", not "example.net"), '?' exactly one; one trailing dot
+ * on either side is ignored.  An empty host never matches. */
 bool policy_host_match(const char *pattern, const char *host);
 
 void policy_free(struct policy *p);
