@@ -38,6 +38,7 @@ struct nexthop {
 	enum nexthop_phase       phase;
 	uint32_t                 sasl_ch;
 	bool                     release_only;
+	enum nexthop_stage       r_stage;
 	unsigned                 r_code;
 	char                     r_text[512];
 };
@@ -69,6 +70,7 @@ nexthop_later(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!nh->release_only) {
 		memset(&r, 0, sizeof(r));
+		r.stage = nh->r_stage;
 		r.code = nh->r_code;
 		r.text = nh->r_text;
 		r.fd = -1;
@@ -84,8 +86,19 @@ nexthop_fail(struct nexthop *nh, unsigned code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (nh->phase == NH_DONE)
+	switch (nh->phase) {
+	case NH_GREETING:
+		nh->r_stage = NEXTHOP_STAGE_GREETING;
+		break;
+	case NH_SASL:
+		nh->r_stage = NEXTHOP_STAGE_SASL;
+		break;
+	case NH_TUNNEL:
+		nh->r_stage = NEXTHOP_STAGE_TUNNEL;
+		break;
+	case NH_DONE:
 		return;
+	}
 	nh->phase = NH_DONE;
 	nh->r_code = code;
 	va_start(ap, fmt);
@@ -260,6 +273,7 @@ nexthop_sasl(struct nexthop *nh)
 	size_t dlen;
 	uint32_t ch;
 
+	nh->phase = NH_SASL;
 	n = beep_session_peer_profiles(nh->bs, &uris);
 	for (i = 0; i < n && noff < AUTH_SASL_MECHS_MAX; i++)
 		if (strncmp(uris[i], SASL_URI_PFX, strlen(SASL_URI_PFX)) == 0)
@@ -281,7 +295,6 @@ nexthop_sasl(struct nexthop *nh)
 	}
 	snprintf(uri, sizeof(uri), "%s%s", SASL_URI_PFX, mech);
 	dlen = have_out ? beep_blob_write(BEEP_BLOB_CONTINUE, out, outlen, true, doc, sizeof(doc)) : 0;
-	nh->phase = NH_SASL;
 	if (beep_session_start_channel(nh->bs, uri, (const uint8_t *)doc, dlen, have_out, NULL,
 	                               &nexthop_sasl_ops, nh, 0, &ch) != 0) {
 		nexthop_fail(nh, 421, "authentication to the next hop: cannot start %s", mech);

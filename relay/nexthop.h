@@ -16,8 +16,18 @@ struct tunnel_elem;
 struct catalog_route;
 struct nexthop;
 
+/* Where an attempt failed (a caller that is the first hop, such as a client
+ * tool, tells "the relay refused our login" from "the relay refused the
+ * tunnel" by it; the relay itself passes code and text on either way). */
+enum nexthop_stage {
+	NEXTHOP_STAGE_GREETING, /* no BEEP greeting, or TUNNEL not offered */
+	NEXTHOP_STAGE_SASL,     /* authenticating to the next hop */
+	NEXTHOP_STAGE_TUNNEL,   /* the answer to our TUNNEL start */
+};
+
 struct nexthop_result {
 	bool           ok;
+	enum nexthop_stage stage; /* !ok: the phase the attempt failed in */
 	unsigned       code;    /* !ok: reply code to pass back */
 	const char    *text;    /* !ok: its text (the next hop's, unchanged) */
 	int            fd;      /* ok: the socket, now owned by the callee */
