@@ -221,6 +221,14 @@ connector_start(struct event_base *base, struct evdns_base *dns, const char *hos
 	c->req = evdns_getaddrinfo(dns, host, NULL, &hints, connector_resolved, c);
 	/* A synchronous answer (hosts file) has already run the callback and
 	 * deferred the rest; the request pointer is then NULL. */
+	if (c->req != NULL && evdns_base_count_nameservers(dns) == 0) {
+		/* No nameserver configured and the hosts file did not answer:
+		 * evdns would hold the query until a nameserver is added, that
+		 * is forever.  Cancel it: the callback runs later with an error
+		 * and the name is reported as not resolvable. */
+		evdns_getaddrinfo_cancel(c->req);
+		c->req = NULL;
+	}
 	return c;
 }
 
