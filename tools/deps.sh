@@ -5,7 +5,7 @@ set -eu
 want="build-essential cmake pkg-config bison flex libevent-dev libssl-dev libsasl2-dev
       libsasl2-modules sasl2-bin libxml2-dev libcunit1-dev python3 openssl"
 case "${1:-build}" in
-  test)  want="$want valgrind clang socat gsasl procps iproute2" ;;
+  test)  want="$want valgrind clang socat gsasl procps iproute2 groff-base dpkg-dev" ;;
   bench) want="$want haproxy socat gnuplot-nox procps util-linux" ;;
 esac
 missing=""
