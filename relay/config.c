@@ -277,6 +277,11 @@ config_check(struct config *c, config_report_fn *report, void *arg)
 				break;
 			}
 		}
+		if (c->admin.enabled && c->admin.port == l->port &&
+		    addr_equal(&c->admin.addr, &l->addr))
+			ERR(c->admin.file, c->admin.line, "admin listener %s port %u is also a "
+			    "listener (at %s:%d)", addr_str(&l->addr, buf, sizeof(buf)), l->port,
+			    l->file, l->line);
 		if (l->kind == LISTEN_TUNNEL && c->sasl.database == NULL)
 			ERR(l->file, l->line, "a tunnel listener needs a SASL user database "
 			    "(sasl { database \"file\" })");
@@ -319,18 +324,23 @@ config_check(struct config *c, config_report_fn *report, void *arg)
 static void
 config_fill_self(struct config *c)
 {
-	size_t i;
+	size_t i, n = c->nlisteners + (c->admin.enabled ? 1 : 0);
 
-	if (c->nlisteners == 0)
+	if (n == 0)
 		return;
-	c->policy.self = calloc(c->nlisteners, sizeof(*c->policy.self));
+	c->policy.self = calloc(n, sizeof(*c->policy.self));
 	if (c->policy.self == NULL)
 		abort();
 	for (i = 0; i < c->nlisteners; i++) {
 		c->policy.self[i].addr = c->listeners[i].addr;
 		c->policy.self[i].port = c->listeners[i].port;
 	}
-	c->policy.nself = c->nlisteners;
+	if (c->admin.enabled) {
+		/* the admin listener is never a tunnel destination */
+		c->policy.self[i].addr = c->admin.addr;
+		c->policy.self[i].port = c->admin.port;
+	}
+	c->policy.nself = n;
 }
 
 static void
@@ -371,6 +381,7 @@ config_free(struct config *c)
 		free(c->tls[i]);
 	}
 	free(c->tls);
+	free(c->admin.file);
 	free(c);
 }
 

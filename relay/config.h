@@ -74,6 +74,17 @@ struct conf_sasl {
 
 enum tcpmux_help { HELP_OFF = 0, HELP_ALLOWED, HELP_ALL };
 
+/* `admin on ADDRESS port N [allow-remote]`: the HTTP metrics and status
+ * listener (relay/metrics.c); off unless configured. */
+struct conf_admin {
+	bool        enabled;
+	struct addr addr;
+	uint16_t    port;
+	bool        allow_remote;   /* a non-loopback address was asked for */
+	char       *file;           /* where it was configured */
+	int         line;
+};
+
 struct config {
 	char                 *file;        /* top-level file name */
 	unsigned              generation;
@@ -94,6 +105,7 @@ struct config {
 	enum tcpmux_help      tcpmux_help;
 	struct conf_tls     **tls;         /* named TLS profiles */
 	size_t                ntls;
+	struct conf_admin     admin;
 };
 
 /* Bounds of the configuration knobs (the defaults are in relay/limits.h). */

@@ -131,6 +131,7 @@ static void parse_rule_begin(struct parse_state *, enum policy_action, const PAR
 static void parse_rule_end(struct parse_state *);
 static void parse_object(struct parse_state *, enum policy_object_kind, char *);
 static void parse_setstr(char **, char *);
+static void parse_admin(struct parse_state *, char *, int64_t, bool, const PARSE_LTYPE *);
 }
 
 %define api.pure full
@@ -151,7 +152,8 @@ static void parse_setstr(char **, char *);
 %token ERROR
 %token <string> STRING "name"
 %token <number> NUMBER "number"
-%token ACK "ack" ALL "all" ALLOW "allow" ALLOWED "allowed" ANONYMOUS "anonymous"
+%token ACK "ack" ADMIN "admin" ALL "all" ALLOW "allow" ALLOWED "allowed"
+%token ALLOWREMOTE "allow-remote" ANONYMOUS "anonymous"
 %token ANY "any" BACKEND "backend" BEEP "beep" BEEPCHANNELS "beep-channels"
 %token BEEPMESSAGE "beep-message" BLOCK "block" BUFFER "buffer" CA "ca"
 %token CATALOGONLY "catalog-only" CERT "cert" CERTIFICATE "certificate" CONNECT "connect"
@@ -170,7 +172,7 @@ static void parse_setstr(char **, char *);
 %token USER "user" VERBOSE "verbose" VERIFYCLIENT "verify-client" VERIFYNAME "verify-name"
 %token VIA "via"
 
-%type <number> port size duration count nsport
+%type <number> port size duration count nsport adminremote
 %type <string> macroval
 
 %destructor { free($$); } <string>
@@ -229,6 +231,13 @@ statement	: STRING '=' macroval		{ parse_macro_set(ps, $1, $3, &@1); }
 		| routehead '{' routeopts '}'	{ parse_route_end(ps); }
 		| servicehead '{' serviceopts '}' { parse_service_end(ps); }
 		| CATALOGONLY			{ ps->c->policy.catalog_only = true; }
+		| ADMIN ON STRING PORT port adminremote {
+			parse_admin(ps, $3, $5, $6 != 0, &@1);
+		}
+		| ADMIN OFF			{
+			free(ps->c->admin.file);
+			memset(&ps->c->admin, 0, sizeof(ps->c->admin));
+		}
 		| rulehead fromopt TO object portopt { parse_rule_end(ps); }
 		;
 
@@ -239,6 +248,10 @@ macroval	: STRING			{ $$ = $1; }
 			snprintf(buf, sizeof(buf), "%lld", (long long)$1);
 			$$ = parse_strdup(buf);
 		}
+		;
+
+adminremote	: %empty			{ $$ = 0; }
+		| ALLOWREMOTE			{ $$ = 1; }
 		;
 
 nsport		: %empty			{ $$ = 0; }
@@ -1035,7 +1048,8 @@ static const struct {
 	const char *word;
 	int         token;
 } parse_keywords[] = {
-	{ "ack", ACK }, { "all", ALL }, { "allow", ALLOW }, { "allowed", ALLOWED },
+	{ "ack", ACK }, { "admin", ADMIN }, { "all", ALL }, { "allow", ALLOW },
+	{ "allow-remote", ALLOWREMOTE }, { "allowed", ALLOWED },
 	{ "anonymous", ANONYMOUS }, { "any", ANY }, { "backend", BACKEND }, { "beep", BEEP },
 	{ "beep-channels", BEEPCHANNELS }, { "beep-message", BEEPMESSAGE }, { "block", BLOCK },
 	{ "buffer", BUFFER }, { "ca", CA }, { "catalog-only", CATALOGONLY }, { "cert", CERT },
@@ -1644,6 +1658,36 @@ parse_listener_begin(struct parse_state *ps, char *addr, int64_t port, const PAR
 		l->port = (uint16_t)port;
 	free(addr);
 	ps->lst = l;
+}
+
+/* admin on ADDRESS port N [allow-remote] */
+static void
+parse_admin(struct parse_state *ps, char *addr, int64_t port, bool remote,
+            const PARSE_LTYPE *loc)
+{
+	struct conf_admin *a = &ps->c->admin;
+	struct addr ad;
+	char buf[64];
+
+	if (a->enabled)
+		parse_err(ps, loc, "admin listener is already configured at %s:%d", a->file,
+		          a->line);
+	else if (!addr_parse(addr, &ad))
+		parse_err(ps, loc, "invalid admin address \"%s\" (a numeric IPv4 or IPv6 "
+		          "address)", addr);
+	else if (addr_classify(&ad) != ADDR_LOOPBACK && !remote)
+		parse_err(ps, loc, "admin listener on %s is reachable from other hosts: use "
+		          "a loopback address, or say allow-remote", addr_str(&ad, buf, sizeof(buf)));
+	else if (port > 0) {
+		free(a->file);
+		a->enabled = true;
+		a->addr = ad;
+		a->port = (uint16_t)port;
+		a->allow_remote = remote;
+		a->file = parse_strdup(loc->file);
+		a->line = loc->line;
+	}
+	free(addr);
 }
 
 static void

@@ -523,6 +523,67 @@ test_maximal(void)
 	config_unref(c);
 }
 
+/* admin on ADDRESS port N [allow-remote] */
+static void
+test_admin(void)
+{
+	struct config *c;
+	struct addr a;
+
+	c = load_ok("noadmin.conf", "listen on 127.0.0.1 port 9000 tcpmux\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_FALSE(c->admin.enabled);
+	CU_ASSERT_EQUAL(c->policy.nself, 1);
+	config_unref(c);
+
+	c = load_ok("admin.conf", "listen on 127.0.0.1 port 9000 tcpmux\n"
+	            "\nadmin on 127.0.0.1 port 9604\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(c->admin.enabled);
+	CU_ASSERT_TRUE(addr_parse("127.0.0.1", &a));
+	CU_ASSERT_TRUE(addr_equal(&c->admin.addr, &a));
+	CU_ASSERT_EQUAL(c->admin.port, 9604);
+	CU_ASSERT_FALSE(c->admin.allow_remote);
+	CU_ASSERT_EQUAL(c->admin.line, 3);
+	/* the admin port is one of the relay's own addresses for policy */
+	CU_ASSERT_EQUAL_FATAL(c->policy.nself, 2);
+	CU_ASSERT_TRUE(addr_equal(&c->policy.self[1].addr, &a));
+	CU_ASSERT_EQUAL(c->policy.self[1].port, 9604);
+	config_unref(c);
+
+	c = load_ok("admin6.conf", "admin on ::1 port 9604\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(c->admin.enabled);
+	CU_ASSERT_TRUE(addr_parse("::1", &a));
+	CU_ASSERT_TRUE(addr_equal(&c->admin.addr, &a));
+	config_unref(c);
+
+	c = load_ok("adminremote.conf", "admin on 192.0.2.1 port 80 allow-remote\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(c->admin.enabled);
+	CU_ASSERT_TRUE(c->admin.allow_remote);
+	CU_ASSERT_EQUAL(c->admin.port, 80);
+	config_unref(c);
+
+	/* allow-remote is not needed on loopback, and is harmless there */
+	c = load_ok("adminlo.conf", "admin on 127.0.0.2 port 9604 allow-remote\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_TRUE(c->admin.enabled);
+	config_unref(c);
+
+	/* a later "admin off" turns it off again; then it may be set anew */
+	c = load_ok("adminoff.conf", "admin on 127.0.0.1 port 9604\nadmin off\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_FALSE(c->admin.enabled);
+	CU_ASSERT_EQUAL(c->policy.nself, 0);
+	config_unref(c);
+	c = load_ok("adminagain.conf", "admin on 127.0.0.1 port 1\nadmin off\n"
+	            "admin on 127.0.0.1 port 2\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->admin.port, 2);
+	config_unref(c);
+}
+
 static void
 test_macros(void)
 {
@@ -675,6 +736,39 @@ struct bad {
 };
 
 static const struct bad bad_files[] = {
+	{ "adminremote.conf",
+	  "admin on 192.0.2.1 port 9604\n"
+	  "admin on 0.0.0.0 port 9604\n"
+	  "admin on :: port 9604\n",
+	  { "@/adminremote.conf:1: admin listener on 192.0.2.1 is reachable from other hosts: "
+	    "use a loopback address, or say allow-remote",
+	    "@/adminremote.conf:2: admin listener on 0.0.0.0 is reachable from other hosts: "
+	    "use a loopback address, or say allow-remote",
+	    "@/adminremote.conf:3: admin listener on :: is reachable from other hosts: "
+	    "use a loopback address, or say allow-remote" } },
+	{ "adminaddr.conf", "admin on localhost port 9604\nadmin on 127.1 port 9604\n",
+	  { "@/adminaddr.conf:1: invalid admin address \"localhost\" (a numeric IPv4 or IPv6 "
+	    "address)",
+	    "@/adminaddr.conf:2: invalid admin address \"127.1\" (a numeric IPv4 or IPv6 "
+	    "address)" } },
+	{ "adminport.conf", "admin on 127.0.0.1 port 0\nadmin on 127.0.0.1 port 70000\n"
+	  "admin on 127.0.0.1 port http\n",
+	  { "@/adminport.conf:1: port 0 is out of range (1-65535)",
+	    "@/adminport.conf:2: port 70000 is out of range (1-65535)",
+	    "@/adminport.conf:3: invalid port \"http\" (a number 1-65535)" } },
+	{ "admintwice.conf", "admin on 127.0.0.1 port 9604\n\nadmin on ::1 port 9605\n",
+	  { "@/admintwice.conf:3: admin listener is already configured at "
+	    "@/admintwice.conf:1" } },
+	{ "adminsyntax.conf", "admin\nadmin on 127.0.0.1\nadmin on 127.0.0.1 port 1 "
+	  "allow remote\n",
+	  { "@/adminsyntax.conf:1: syntax error at end of line, expected off or on",
+	    "@/adminsyntax.conf:2: syntax error at end of line, expected port",
+	    "@/adminsyntax.conf:3: syntax error at \"allow\", expected end of line" } },
+	{ "adminword.conf", "admin on 127.0.0.1 port 1 remote\n",
+	  { "@/adminword.conf:1: unknown keyword \"remote\"" } },
+	{ "adminclash.conf", "listen on 127.0.0.1 port 9604 tcpmux\nadmin on 127.0.0.1 port 9604\n",
+	  { "@/adminclash.conf:2: admin listener 127.0.0.1 port 9604 is also a listener (at "
+	    "@/adminclash.conf:1)" } },
 	{ "syntax.conf", "user \"x\"\nlisten on 127.0.0.1 port\n",
 	  { "@/syntax.conf:2: syntax error at end of line, expected a name or a number" } },
 	{ "keyword.conf", "user \"x\"\n\nfrobnicate on\n",
@@ -883,6 +977,7 @@ main(void)
 		{ "built-in configuration", test_builtin },
 		{ "generations and references", test_generation_and_refs },
 		{ "every statement", test_maximal },
+		{ "admin listener", test_admin },
 		{ "macros", test_macros },
 		{ "include", test_include },
 		{ "IPv6 and lexing", test_ipv6_and_lexing },
