@@ -183,11 +183,15 @@ bt_check_longopts(int argc, char **argv)
 }
 
 static bool
-bt_parse_port(const char *s, uint16_t *port)
+bt_parse_port(const char *s, uint16_t *port, bool allow_zero)
 {
 	unsigned long v = 0;
 	size_t i;
 
+	if (allow_zero && strcmp(s, "0") == 0) {
+		*port = 0;           /* -L: any free port, reported on stderr */
+		return true;
+	}
 	if (s[0] == '\0' || s[0] == '0' || strlen(s) > 5)
 		return false;
 	for (i = 0; s[i] != '\0'; i++) {
@@ -201,10 +205,10 @@ bt_parse_port(const char *s, uint16_t *port)
 	return true;
 }
 
-/* "host:port", "[v6]:port"; with allow_no_host, "port" alone leaves host
- * empty.  Returns false on a bad spelling. */
+/* "host:port", "[v6]:port"; with listen (-L), "port" alone leaves host
+ * empty and port 0 is allowed.  Returns false on a bad spelling. */
 static bool
-bt_parse_hostport(const char *s, struct bt_hostport *hp, bool allow_no_host)
+bt_parse_hostport(const char *s, struct bt_hostport *hp, bool listen)
 {
 	const char *colon, *h, *end;
 	size_t hl;
@@ -212,8 +216,8 @@ bt_parse_hostport(const char *s, struct bt_hostport *hp, bool allow_no_host)
 	memset(hp, 0, sizeof(*hp));
 	colon = strrchr(s, ':');
 	if (colon == NULL)
-		return allow_no_host && bt_parse_port(s, &hp->port);
-	if (!bt_parse_port(colon + 1, &hp->port))
+		return listen && bt_parse_port(s, &hp->port, true);
+	if (!bt_parse_port(colon + 1, &hp->port, listen))
 		return false;
 	h = s;
 	end = colon;
