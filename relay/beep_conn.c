@@ -17,6 +17,7 @@
 #include "relay/beepio.h"
 #include "relay/connector.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/nexthop.h"
 #include "relay/server.h"
 #include "relay/session.h"
@@ -51,6 +52,8 @@ struct beep_conn {
 	uint8_t                 *nh_rest;      /* next hop bytes after its <ok/> */
 	size_t                   nh_nrest;
 	char                     canon[TUNNEL_ELEM_DESCRIBE_MAX];
+	uint64_t                 tun_t0;       /* metrics_clock() at the request */
+	bool                     tunneled;     /* <ok/> sent: counted as active */
 	bool                     in_start;     /* inside tun_start: refuse synchronously */
 	unsigned                 start_code;
 	char                     start_text[512];
@@ -83,6 +86,8 @@ beep_conn_free(void *arg)
 	auth_sasl_server_free(c->sasl);
 	if (c->user_slot && c->s->user != NULL)
 		limits_user_release(c->s->srv->limits, c->s->user);
+	if (c->tunneled)
+		metrics_tunnel_down(c->s->srv);
 	tunnel_elem_free(c->elem);
 	free(c->nh_rest);
 	free(c);
@@ -130,6 +135,7 @@ tun_refuse(struct beep_conn *c, unsigned code, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	tun_audit(c, "refused", code, text);
+	metrics_tunnel_refused(c->s->srv, code);
 	if (c->tun_via == TUN_VIA_START && c->in_start) {
 		/* still inside the start callback: answer through its return */
 		c->start_code = code;
@@ -182,6 +188,8 @@ tun_accept(struct beep_conn *c)
 		return;
 	}
 	tun_audit(c, "ok", 200, "tunnel established");
+	c->tunneled = true;
+	metrics_tunnel_up(c->s->srv, c->tun_t0);
 	beepio_kick(c->io);
 }
 
@@ -425,6 +433,7 @@ tun_request(struct beep_conn *c, const uint8_t *xml, size_t len)
 	struct tunnel_elem_error err;
 
 	memset(&err, 0, sizeof(err));
+	c->tun_t0 = metrics_clock();
 	snprintf(c->canon, sizeof(c->canon), "-");
 	if (tunnel_elem_parse(xml, len, c->s->conf->limits.max_hops, &c->elem, &err) != 0) {
 		tun_refuse(c, err.code ? err.code : 500, "%s", err.text);
@@ -434,6 +443,7 @@ tun_request(struct beep_conn *c, const uint8_t *xml, size_t len)
 		if (limits_user_acquire(c->s->srv->limits, c->s->user,
 		                        c->s->conf->limits.max_tunnels_per_user) != LIMITS_OK) {
 			tunnel_elem_describe(c->elem, c->canon, sizeof(c->canon));
+			metrics_user_limit(c->s->srv);
 			tun_refuse(c, 421, "too many tunnels for this user");
 			return;
 		}
@@ -450,6 +460,7 @@ tun_message(struct beep_session *bs, void *arg, const struct beep_msg *m)
 	(void)bs;
 	if (c->tun_busy) {
 		/* the element came in <start>, or one is being served */
+		metrics_tunnel_refused(c->s->srv, 550);
 		(void)beep_session_reply(c->bs, m->channel, m->msgno, BEEP_ERR, BEEP_CT_BEEPXML,
 		                         (const uint8_t *)"<error code='550'>a tunnel request is "
 		                         "already in progress</error>", 66, 0);
@@ -474,16 +485,19 @@ tun_start(struct beep_session *bs, void *arg, const struct beep_start_req *req,
 	if (c->s->user == NULL) {
 		ans->code = 530;
 		ans->text = "authentication required";
+		metrics_tunnel_refused(c->s->srv, ans->code);
 		return BEEP_START_ERROR;
 	}
 	if (!auth_sasl_server_may_tunnel(c->sasl)) {
 		ans->code = 537;
 		ans->text = "anonymous users may not tunnel";
+		metrics_tunnel_refused(c->s->srv, ans->code);
 		return BEEP_START_ERROR;
 	}
 	if (c->tun_busy) {
 		ans->code = 550;
 		ans->text = "a tunnel request is already in progress";
+		metrics_tunnel_refused(c->s->srv, ans->code);
 		return BEEP_START_ERROR;
 	}
 	if (!req->has_piggyback)
@@ -523,6 +537,7 @@ sasl_failed(struct beep_conn *c)
 	char src[LOG_ADDRSTRLEN];
 
 	c->failures++;
+	metrics_auth(s->srv, c->mechs[0], false);
 	log_limited(&rl_auth, LOG_NOTICE, "auth session=%llx src=%s mech=%s failed: %s",
 	            (unsigned long long)s->id, session_src(s, src, sizeof(src)),
 	            c->mechs[0][0] ? c->mechs[0] : "-", auth_sasl_server_reason(c->sasl));
@@ -548,6 +563,7 @@ sasl_succeeded(struct beep_conn *c)
 	log_info("auth session=%llx src=%s user=%s mech=%s ok", (unsigned long long)s->id,
 	         session_src(s, src, sizeof(src)), s->user ? s->user : "?",
 	         auth_sasl_server_mech(c->sasl));
+	metrics_auth(s->srv, auth_sasl_server_mech(c->sasl), true);
 	if (s->user == NULL)
 		session_close(s, "out of memory");
 }

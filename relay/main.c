@@ -10,6 +10,7 @@
 #include "relay/config.h"
 #include "relay/defconf.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/privdrop.h"
 #include "relay/server.h"
 
@@ -17,9 +18,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: beepgated [-dnv] [-f file]\n"
+	    "usage: beepgated [-dnsv] [-f file]\n"
 	    "  -f file  configuration file (default: the built-in loopback configuration)\n"
 	    "  -n       check the configuration, print every error, and exit 0/1\n"
+	    "  -s       print the status of the running daemon (from its admin listener)\n"
 	    "  -d       stay in the foreground and log to stderr\n"
 	    "  -v       more verbose logging (debug)\n");
 	exit(2);
@@ -43,31 +45,34 @@ int
 main(int argc, char **argv)
 {
 	const char *path = NULL;
-	bool check = false, foreground = false;
+	bool check = false, foreground = false, status = false;
 	int verbose = 0, ch, rc;
 	struct config *conf;
 	struct server *srv;
 	char err[256];
 
-	while ((ch = getopt(argc, argv, "df:nv")) != -1) {
+	while ((ch = getopt(argc, argv, "df:nsv")) != -1) {
 		switch (ch) {
 		case 'd': foreground = true; break;
 		case 'f': path = optarg; break;
 		case 'n': check = true; break;
+		case 's': status = true; break;
 		case 'v': verbose++; break;
 		default: usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (status && check))
 		usage();
 
 	signal(SIGPIPE, SIG_IGN);
-	log_init("beepgated", foreground || check, verbose);
+	log_init("beepgated", foreground || check || status, verbose);
 	if (path != NULL)
-		conf = config_load(path, check || foreground ? report_stderr : report_log, NULL);
+		conf = config_load(path, check || foreground || status ? report_stderr : report_log,
+		                   NULL);
 	else
 		conf = config_load_string(defconf_name, defconf_text,
-		                          check || foreground ? report_stderr : report_log, NULL);
+		                          check || foreground || status ? report_stderr : report_log,
+		                          NULL);
 	if (conf == NULL) {
 		fprintf(stderr, "beepgated: configuration %s is not valid\n",
 		        path ? path : defconf_name);
@@ -77,6 +82,13 @@ main(int argc, char **argv)
 		printf("configuration %s OK\n", path ? path : defconf_name);
 		config_unref(conf);
 		return 0;
+	}
+	if (status) {
+		rc = metrics_client_status(conf, stdout, err, sizeof(err));
+		if (rc != 0)
+			fprintf(stderr, "beepgated: %s\n", err);
+		config_unref(conf);
+		return rc == 0 ? 0 : 1;
 	}
 	if (conf->log_verbose > verbose)
 		log_set_verbose(conf->log_verbose);

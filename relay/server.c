@@ -17,6 +17,7 @@
 #include "auth/auth_sasl.h"
 #include "policy/limits.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/pump.h"
 #include "relay/session.h"
 
@@ -280,7 +281,7 @@ server_new(struct config *conf, const char *path, const char *name, const char *
 	event_add(srv->ev_hup, NULL);
 	event_add(srv->ev_term, NULL);
 	event_add(srv->ev_int, NULL);
-	if (server_setup_listeners(srv) != 0)
+	if (server_setup_listeners(srv) != 0 || metrics_start(srv) != 0)
 		goto fail;
 	return srv;
 fail:
@@ -428,6 +429,7 @@ server_reload(struct server *srv)
 	for (i = 0; i < srv->nlisteners; i++)
 		if (srv->listeners[i]->stale)
 			listener_close(srv->listeners[i]);
+	metrics_reload(srv, nc);
 	config_unref(srv->conf);
 	srv->conf = nc;
 	srv->stats.reloads++;
@@ -485,6 +487,7 @@ server_free(struct server *srv)
 		return;
 	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
 		session_close(s, "shutdown");
+	metrics_stop(srv);
 	for (i = 0; i < srv->nlisteners; i++) {
 		listener_close(srv->listeners[i]);
 		free(srv->listeners[i]);

@@ -15,6 +15,7 @@ struct event;
 struct session;
 struct pump_pool;
 struct limits;
+struct metrics;
 
 struct listener {
 	struct server     *srv;
@@ -58,6 +59,7 @@ struct server {
 	struct pump_pool    *pool;
 	struct limits       *limits;
 	struct server_stats  stats;
+	struct metrics      *metrics;       /* counters and the admin listener */
 	unsigned long        fd_limit;      /* RLIMIT_NOFILE soft */
 };
 

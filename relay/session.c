@@ -17,6 +17,7 @@
 #include "relay/tcpmux.h"
 #include "relay/forward.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/pump.h"
 #include "relay/server.h"
 
@@ -39,6 +40,7 @@ session_audit(const struct session *s, const struct policy_request *req,
 
 	policy_audit_format(req, dec, line, sizeof(line));
 	log_info("audit session=%llx %s", (unsigned long long)s->id, line);
+	metrics_policy(s->srv, dec);
 }
 
 const char *

@@ -20,6 +20,7 @@
 #include "relay/connector.h"
 #include "relay/beep_conn.h"
 #include "relay/log.h"
+#include "relay/metrics.h"
 #include "relay/nexthop.h"
 #include "relay/server.h"
 #include "relay/session.h"
@@ -248,10 +249,12 @@ tcpmux_service(struct session *s, const char *name)
 
 	/* unknown and forbidden get the same answer */
 	if (svc == NULL || !tcpmux_allowed(s, svc->name)) {
+		metrics_tcpmux(s->srv, svc != NULL ? svc->name : NULL, false);
 		tcpmux_refuse(s, TCPMUX_NOT_AVAILABLE, svc == NULL ? "tcpmux unknown service" :
 		              "tcpmux service refused by policy");
 		return;
 	}
+	metrics_tcpmux(s->srv, svc->name, true);
 	t->svc = svc;
 	snprintf(s->dst, sizeof(s->dst), "tcpmux:%s", svc->name);
 	switch (svc->kind) {
