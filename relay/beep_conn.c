@@ -726,14 +726,16 @@ static void
 conn_ended(void *arg, const char *reason)
 {
 	struct beep_conn *c = arg;
-	char src[LOG_ADDRSTRLEN];
+	char src[LOG_ADDRSTRLEN], why[256];
 
 	if (beep_session_state(c->bs) == BEEP_SS_FAILED &&
 	    beep_session_fail_code(c->bs) != BEEP_FAIL_LOCAL)
 		log_limited(&rl_proto, LOG_NOTICE, "beep session=%llx src=%s: %s",
 		            (unsigned long long)c->s->id, session_src(c->s, src, sizeof(src)),
 		            reason);
-	session_close(c->s, reason);
+	/* reason may live in the BEEP session, which session_close frees */
+	snprintf(why, sizeof(why), "%s", reason);
+	session_close(c->s, why);
 }
 
 static const struct beepio_ops conn_io_ops = {
