@@ -328,7 +328,8 @@ metrics_render_table(struct evbuffer *out, const char *name, const struct metric
 		for (k = 0; k < 2; k++) {
 			uint64_t n = i < t->n ? t->v[i].n[k] : t->overflow[k];
 
-			if (vals[k] == NULL || (i == t->n && n == 0))
+			/* a rule decides one way only: no zero series for the other */
+			if (vals[k] == NULL || ((i == t->n || rules) && n == 0))
 				continue;
 			evbuffer_add_printf(out, "%s{%s=\"", name, label);
 			if (i == t->n)
