@@ -471,6 +471,13 @@ void
 server_session_gone(struct server *srv)
 {
 	srv->stats.sessions_closed++;
+	if (srv->accept_paused && !srv->draining && server_fd_headroom(srv)) {
+		/* Descriptors are free again: resume from the event loop now
+		 * rather than at the end of the pause, or a backlog of
+		 * connections drains at one headroom's worth per pause. */
+		event_del(srv->ev_resume);
+		event_active(srv->ev_resume, EV_TIMEOUT, 1);
+	}
 	if (srv->draining && srv->nsessions == 0) {
 		log_notice("stopping: last session closed");
 		event_base_loopexit(srv->base, NULL);
