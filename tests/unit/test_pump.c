@@ -926,6 +926,27 @@ test_pool_exhausted(void)
 	rig_free(g);
 }
 
+static int fds_at_start;
+
+static int
+count_fds(void)
+{
+	int n = 0, fd;
+
+	for (fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* Last: every socket and pipe of the cases above is closed again. */
+static void
+test_no_fd_left(void)
+{
+	CU_ASSERT(fds_at_start > 0);
+	CU_ASSERT_EQUAL(count_fds(), fds_at_start);
+}
+
 int
 main(void)
 {
@@ -962,12 +983,14 @@ main(void)
 		{ "bad arguments refused", test_bad_args },
 		{ "custom endpoint ops use copy", test_endpoint_ops },
 		{ "pool exhausted falls back to copy", test_pool_exhausted },
+		{ "no descriptor left open", test_no_fd_left },
 		CUTEST_END
 	};
 	const char *mib = getenv("PUMP_TEST_MIB");
 
 	signal(SIGPIPE, SIG_IGN);
 	alarm(600);
+	fds_at_start = count_fds();
 	if (mib != NULL && atoi(mib) > 0)
 		bulk_bytes = (uint64_t)atoi(mib) * MIB;
 	return cutest_run("pump", cases);
