@@ -231,6 +231,9 @@ class ForwardTest(unittest.TestCase):
             self.assertEqual(r[2], n)
         self.assertEqual(new.connections, 1)
         self.assertEqual(old.connections, 20)
+        # the relay logs a session's end after both sockets closed: wait for
+        # every line, then check there is no extra one
+        self.assertTrue(d.wait_log(r'reason="done"', count=21), d.log()[-2000:])
         self.assertEqual(d.count_log(r'reason="done"'), 21)
         self.finish(d)
 
