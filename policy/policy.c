@@ -169,6 +169,113 @@ policy_object_match(const struct policy_object *o, const struct policy_request *
 	return false;
 }
 
+/* Is the block `in` inside `out`? */
+static bool
+policy_cidr_inside(const struct addr_cidr *in, const struct addr_cidr *out)
+{
+	return in->prefix >= out->prefix && addr_in_cidr(&in->base, out);
+}
+
+/* Is every CIDR of `in` inside one of `out`? (in non-empty) */
+static bool
+policy_cidrs_inside(const struct addr_cidr *in, size_t nin,
+                    const struct addr_cidr *out, size_t nout)
+{
+	size_t i, j;
+
+	if (nin == 0)
+		return false;
+	for (i = 0; i < nin; i++) {
+		for (j = 0; j < nout; j++)
+			if (policy_cidr_inside(&in[i], &out[j]))
+				break;
+		if (j == nout)
+			return false;
+	}
+	return true;
+}
+
+static bool
+policy_subject_covers(const struct policy_subject *a, const struct policy_subject *b)
+{
+	if (a->any_user && !b->any_user && b->user == NULL && b->group == NULL)
+		return false;
+	if (a->user != NULL && (b->user == NULL || strcmp(a->user, b->user) != 0))
+		return false;
+	if (a->group != NULL && (b->group == NULL || strcmp(a->group, b->group) != 0))
+		return false;
+	if (a->cert != NULL && (b->cert == NULL || strcmp(a->cert, b->cert) != 0))
+		return false;
+	if (a->nsources > 0 &&
+	    !policy_cidrs_inside(b->sources, b->nsources, a->sources, a->nsources))
+		return false;
+	return true;
+}
+
+static bool
+policy_ports_cover(const struct policy_object *a, const struct policy_object *b)
+{
+	uint16_t ahi = a->port_hi < a->port_lo ? a->port_lo : a->port_hi;
+	uint16_t bhi = b->port_hi < b->port_lo ? b->port_lo : b->port_hi;
+
+	if (policy_port_any(a))
+		return true;
+	return !policy_port_any(b) && b->port_lo >= a->port_lo && bhi <= ahi;
+}
+
+static bool
+policy_object_covers(const struct policy_object *a, const struct policy_object *b)
+{
+	switch (a->kind) {
+	case POBJ_ANY:
+		/* without ports it also matches every service request */
+		if (policy_port_any(a))
+			return true;
+		return (b->kind == POBJ_ANY || b->kind == POBJ_CIDR ||
+		    b->kind == POBJ_HOST) && policy_ports_cover(a, b);
+	case POBJ_CIDR:
+		return b->kind == POBJ_CIDR && policy_ports_cover(a, b) &&
+		    policy_cidrs_inside(b->cidrs, b->ncidrs, a->cidrs, a->ncidrs);
+	case POBJ_HOST:
+		return b->kind == POBJ_HOST && policy_ports_cover(a, b) &&
+		    a->pattern != NULL && b->pattern != NULL &&
+		    (strcmp(a->pattern, "*") == 0 ||
+		    strcasecmp(a->pattern, b->pattern) == 0);
+	case POBJ_SERVICE:
+		/* a service rule matches the name however it is reached */
+		if (b->kind != POBJ_SERVICE && b->kind != POBJ_ENDPOINT &&
+		    b->kind != POBJ_PROFILE && b->kind != POBJ_TCPMUX)
+			return false;
+		return b->name != NULL && policy_name_match(a->name, b->name) &&
+		    (strcmp(b->name, "*") != 0 || strcmp(a->name, "*") == 0);
+	case POBJ_ENDPOINT:
+	case POBJ_PROFILE:
+	case POBJ_TCPMUX:
+		return b->kind == a->kind && b->name != NULL &&
+		    policy_name_match(a->name, b->name) &&
+		    (strcmp(b->name, "*") != 0 || strcmp(a->name, "*") == 0);
+	}
+	return false;
+}
+
+bool
+policy_rule_covers(const struct policy_rule *a, const struct policy_rule *b)
+{
+	return policy_subject_covers(&a->subj, &b->subj) &&
+	    policy_object_covers(&a->obj, &b->obj);
+}
+
+const struct policy_rule *
+policy_shadowed_by(const struct policy *p, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i && j < p->nrules; j++)
+		if (policy_rule_covers(&p->rules[j], &p->rules[i]))
+			return &p->rules[j];
+	return NULL;
+}
+
 /* Does the (matching) rule name the guard block holding dest? */
 static bool
 policy_unlocks_class(const struct policy_rule *r, const struct addr *dest)

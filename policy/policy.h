@@ -130,6 +130,13 @@ struct policy_decision {
  * reaches every listener on that port) unless the rule names that address
  * with a full-length block and an explicit port range.  In catalog-only
  * mode every PREQ_ADDRESS is refused (POLICY_REASON_CATALOG). */
+/* Does rule a match every request rule b matches?  Conservative: true only
+ * when that follows from the rules' text (same or wider subject and object;
+ * groups are compared by name).  Used to warn about rules that never apply. */
+bool policy_rule_covers(const struct policy_rule *a, const struct policy_rule *b);
+/* The first rule before p->rules[i] that covers it, or NULL. */
+const struct policy_rule *policy_shadowed_by(const struct policy *p, size_t i);
+
 void policy_decide(struct policy *p, const struct policy_request *req,
                    struct policy_decision *out);
 

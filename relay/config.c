@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,27 +321,67 @@ config_check(struct config *c, config_report_fn *report, void *arg)
 	return errors;
 }
 
+/* Appends (addr, port) to the self list, growing it as needed. */
+static void
+config_self_push(struct config *c, size_t *cap, const struct addr *a, uint16_t port)
+{
+	void *p;
+
+	if (c->policy.nself == *cap) {
+		*cap = *cap == 0 ? 8 : *cap * 2;
+		p = reallocarray(c->policy.self, *cap, sizeof(*c->policy.self));
+		if (p == NULL)
+			abort();
+		c->policy.self = p;
+	}
+	c->policy.self[c->policy.nself].addr = *a;
+	c->policy.self[c->policy.nself].port = port;
+	c->policy.nself++;
+}
+
+/* A listener on the unspecified address is also reached through every
+ * address of the host's interfaces (IPV6_V6ONLY is set: same family only).
+ * They are read when the configuration is loaded, so a SIGHUP picks up
+ * addresses added since. */
+static void
+config_self_expand(struct config *c, size_t *cap, struct ifaddrs *ifs,
+    const struct addr *a, uint16_t port)
+{
+	struct ifaddrs *i;
+	struct addr ia;
+
+	config_self_push(c, cap, a, port);
+	if (addr_classify(a) != ADDR_UNSPECIFIED)
+		return;
+	for (i = ifs; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != a->family)
+			continue;
+		addr_from_sockaddr(i->ifa_addr, &ia);
+		config_self_push(c, cap, &ia, port);
+	}
+}
+
 /* The relay's own addresses, guarded by policy like loopback. */
 static void
-config_fill_self(struct config *c)
+config_fill_self(struct config *c, config_report_fn *report, void *arg)
 {
-	size_t i, n = c->nlisteners + (c->admin.enabled ? 1 : 0);
+	struct ifaddrs *ifs = NULL;
+	size_t i, cap = 0;
 
-	if (n == 0)
-		return;
-	c->policy.self = calloc(n, sizeof(*c->policy.self));
-	if (c->policy.self == NULL)
-		abort();
-	for (i = 0; i < c->nlisteners; i++) {
-		c->policy.self[i].addr = c->listeners[i].addr;
-		c->policy.self[i].port = c->listeners[i].port;
+	if (getifaddrs(&ifs) != 0) {
+		config_report(report, arg, c->file, 0, "warning: cannot list "
+		    "interface addresses (%s): only the listeners' own addresses "
+		    "are guarded as the relay's", strerror(errno));
+		ifs = NULL;
 	}
-	if (c->admin.enabled) {
-		/* the admin listener is never a tunnel destination */
-		c->policy.self[i].addr = c->admin.addr;
-		c->policy.self[i].port = c->admin.port;
-	}
-	c->policy.nself = n;
+	for (i = 0; i < c->nlisteners; i++)
+		config_self_expand(c, &cap, ifs, &c->listeners[i].addr,
+		    c->listeners[i].port);
+	/* the admin listener is never a tunnel destination */
+	if (c->admin.enabled)
+		config_self_expand(c, &cap, ifs, &c->admin.addr, c->admin.port);
+	if (ifs != NULL)
+		freeifaddrs(ifs);
 }
 
 static void
@@ -385,6 +426,23 @@ config_free(struct config *c)
 	free(c);
 }
 
+/* Warnings (not errors): rules that can never decide anything. */
+static void
+config_warn_shadowed(struct config *c, config_report_fn *report, void *arg)
+{
+	const struct policy_rule *r, *by;
+	size_t i;
+
+	for (i = 0; i < c->policy.nrules; i++) {
+		r = &c->policy.rules[i];
+		if ((by = policy_shadowed_by(&c->policy, i)) == NULL)
+			continue;
+		config_report(report, arg, r->file, r->line, "warning: this rule "
+		    "never applies: the rule at %s:%d matches first every request "
+		    "it matches", by->file, by->line);
+	}
+}
+
 static struct config *
 config_load_any(const char *name, const char *text, config_report_fn *report, void *arg)
 {
@@ -402,7 +460,8 @@ config_load_any(const char *name, const char *text, config_report_fn *report, vo
 		config_free(c);
 		return NULL;
 	}
-	config_fill_self(c);
+	config_fill_self(c, report, arg);
+	config_warn_shadowed(c, report, arg);
 	c->refcnt = 1;
 	c->generation = ++config_generation;
 	return c;

@@ -180,6 +180,7 @@ class ExampleConfigs(unittest.TestCase):
             r = run([BEEPGATED, "-n", "-f", c])
             self.assertEqual(r.returncode, 0, "%s:\n%s" % (c, r.stderr))
             self.assertIn("OK", r.stdout)
+            self.assertNotIn("warning", r.stderr, c)
 
     def test_admin_guide_configs_pass_check(self):
         with open(GUIDE) as f:
@@ -190,6 +191,7 @@ class ExampleConfigs(unittest.TestCase):
                 r = check_config(text, "guide-%d.conf" % line, tmp)
                 self.assertEqual(r.returncode, 0,
                                  "admin-guide.md:%d:\n%s" % (line, r.stderr))
+                self.assertNotIn("warning", r.stderr, "admin-guide.md:%d" % line)
 
     def test_check_catches_a_broken_block(self):
         # The extraction really feeds beepgated: a block with a typo fails.

@@ -1,5 +1,7 @@
 /* Unit tests: the configuration language (relay/parse.y, relay/config.c). */
 #include <CUnit/CUnit.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,7 +314,7 @@ test_maximal(void)
 	    "pass to profile \"http://example.net/beep/thing\"\n"
 	    "pass to tcpmux \"t\"\n"
 	    "pass to service \"*\"\n"
-	    "block to any\n"
+	    "block from user \"mallory\" to any\n"
 	    "pass to 192.0.2.7\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 
@@ -398,9 +400,11 @@ test_maximal(void)
 	CU_ASSERT_PTR_EQUAL(l->tls, c->tls[2]);
 
 	/* the relay's own addresses, for the policy guards */
-	CU_ASSERT_EQUAL_FATAL(c->policy.nself, 4);
+	/* (a listener on an unspecified address adds the host's addresses) */
+	CU_ASSERT_FATAL(c->policy.nself >= 4);
 	CU_ASSERT_EQUAL(c->policy.self[0].port, 604);
-	CU_ASSERT_TRUE(addr_equal(&c->policy.self[3].addr, &c->listeners[3].addr));
+	CU_ASSERT_TRUE(addr_equal(&c->policy.self[c->policy.nself - 1].addr,
+	    &c->listeners[3].addr));
 
 	CU_ASSERT_EQUAL(c->tcpmux_help, HELP_ALL);
 	CU_ASSERT_EQUAL_FATAL(c->policy.ngroups, 2);
@@ -515,6 +519,7 @@ test_maximal(void)
 	CU_ASSERT_EQUAL(p->action, POLICY_BLOCK);
 	CU_ASSERT_EQUAL(p->obj.kind, POBJ_ANY);
 	CU_ASSERT_EQUAL(p->subj.nsources, 0);
+	CU_ASSERT_STRING_EQUAL(p->subj.user, "mallory");
 	p = &c->policy.rules[8];
 	CU_ASSERT_EQUAL_FATAL(p->obj.ncidrs, 1);
 	CU_ASSERT_EQUAL(p->obj.cidrs[0].prefix, 32);
@@ -625,7 +630,7 @@ test_include(void)
 	                "# included\n"
 	                "pass from user \"bob\" to $net port 22\n"
 	                "include \"more.conf\"\n", 0644));
-	free(write_file("@/inc/more.conf", "block to any\n", 0644));
+	free(write_file("@/inc/more.conf", "block from user \"mallory\" to any\n", 0644));
 	c = load_ok("inc/main.conf",
 	    "net = \"10.0.0.0/8\"\n"
 	    "include \"rules.conf\"\n"
@@ -968,6 +973,75 @@ test_missing_file(void)
 	reset_msgs();
 }
 
+
+/* Rules that can never decide are reported as warnings; the load succeeds. */
+static void
+test_shadowed_rules(void)
+{
+	struct config *c;
+
+	reset_msgs();
+	c = config_load_string("(text)",
+	    "user \"x\"\n"
+	    "listen on 127.0.0.1 port 16001 forward to 192.0.2.1 port 9\n"
+	    "pass from user * to any\n"                                   /* 3 */
+	    "pass from user alice to 192.0.2.0/24 port 603\n"             /* 4 */
+	    "block from source 10.0.0.0/8 to 10.0.0.0/8\n"                /* 5 */
+	    "pass to 10.1.0.0/16 port 22\n"                               /* 6 */
+	    "block from source 10.2.0.0/16 to 10.3.0.0/16 port 1-1000\n", /* 7 */
+	    collect, NULL);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(nmsgs, 2);
+	if (nmsgs != 2)
+		dump_msgs();
+	CU_ASSERT(nmsgs > 0 && strstr(msgs[0], "(text):4: warning: this rule never "
+	    "applies: the rule at (text):3") != NULL);
+	CU_ASSERT(nmsgs > 1 && strstr(msgs[1], "(text):7: warning:") != NULL &&
+	    strstr(msgs[1], "(text):5") != NULL);
+	config_unref(c);
+	reset_msgs();
+}
+
+/* A listener on the unspecified address guards every interface address of
+ * its family, on its port. */
+static void
+test_self_addresses(void)
+{
+	struct config *c;
+	struct ifaddrs *ifs, *i;
+	struct addr a;
+	size_t k, want = 0, found = 0;
+
+	reset_msgs();
+	c = config_load_string("(text)",
+	    "user \"x\"\n"
+	    "listen on 0.0.0.0 port 16002 forward to 192.0.2.1 port 9\n"
+	    "listen on 127.0.0.1 port 16003 forward to 192.0.2.1 port 9\n",
+	    collect, NULL);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(nmsgs, 0);
+	CU_ASSERT_FATAL(getifaddrs(&ifs) == 0);
+	for (i = ifs; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		want++;
+		addr_from_sockaddr(i->ifa_addr, &a);
+		for (k = 0; k < c->policy.nself; k++)
+			if (c->policy.self[k].port == 16002 &&
+			    addr_equal(&c->policy.self[k].addr, &a)) {
+				found++;
+				break;
+			}
+	}
+	freeifaddrs(ifs);
+	CU_ASSERT(want >= 1);                 /* at least lo */
+	CU_ASSERT_EQUAL(found, want);
+	/* 0.0.0.0:16002, its interface addresses, 127.0.0.1:16003 */
+	CU_ASSERT_EQUAL(c->policy.nself, 2 + want);
+	config_unref(c);
+	reset_msgs();
+}
+
 int
 main(void)
 {
@@ -985,6 +1059,8 @@ main(void)
 		{ "bad files", test_bad_files },
 		{ "include depth", test_include_depth },
 		{ "missing file", test_missing_file },
+		{ "shadowed rules", test_shadowed_rules },
+		{ "self addresses", test_self_addresses },
 		CUTEST_END
 	};
 

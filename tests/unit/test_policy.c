@@ -819,6 +819,88 @@ test_audit(void)
 	policy_free(&p);
 }
 
+
+/* policy_rule_covers / policy_shadowed_by: which rules can never decide.
+ * Each pair is (earlier rule, later rule, does the earlier cover it). */
+static void
+test_shadowing(void)
+{
+	static const struct {
+		struct rule_spec a, b;
+		bool covers;
+	} t[] = {
+		/* subjects */
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, "alice", NULL, NULL, "10.0.0.0/8", POBJ_ANY, NULL, 0, 0 }, true },
+		{ { 1, PASS, "*", NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, "alice", NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 }, true },
+		{ { 1, PASS, "*", NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, NULL, "g", NULL, NULL, POBJ_ANY, NULL, 0, 0 }, true },
+		{ { 1, PASS, "*", NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, "10.0.0.0/8", POBJ_ANY, NULL, 0, 0 }, false },
+		{ { 1, PASS, "alice", NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, "bob", NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, "CN=a", NULL, POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, "10.0.0.0/8", POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, "10.1.0.0/16", POBJ_ANY, NULL, 0, 0 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, "10.1.0.0/16", POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, "10.0.0.0/8", POBJ_ANY, NULL, 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, "10.0.0.0/8", POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, "2001:db8::/32", POBJ_ANY, NULL, 0, 0 }, false },
+		/* objects and ports */
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ANY, NULL, 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_TCPMUX, "x", 0, 0 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ANY, NULL, 600, 610 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_TCPMUX, "x", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ANY, NULL, 600, 610 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "10.0.0.0/8", 603, 603 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ANY, NULL, 600, 610 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "10.0.0.0/8", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ANY, NULL, 600, 610 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "10.0.0.0/8", 605, 611 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "10.0.0.0/8 192.0.2.0/24", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "192.0.2.7 10.9.0.0/16", 22, 22 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "10.0.0.0/8", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "10.0.0.0/8 11.0.0.0/8", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_CIDR, "10.0.0.0/8", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_HOST, "*.corp", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_HOST, "*", 603, 603 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_HOST, "*.corp", 603, 603 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_HOST, "*.corp", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_HOST, "*.CORP", 603, 603 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_HOST, "*.corp", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_HOST, "a.corp", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_SERVICE, "m", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_ENDPOINT, "M", 0, 0 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_SERVICE, "*", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_TCPMUX, "*", 0, 0 }, true },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_SERVICE, "m", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_SERVICE, "*", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ENDPOINT, "m", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_SERVICE, "m", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_ENDPOINT, "m", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_PROFILE, "m", 0, 0 }, false },
+		{ { 1, PASS, NULL, NULL, NULL, NULL, POBJ_TCPMUX, "*", 0, 0 },
+		  { 2, PASS, NULL, NULL, NULL, NULL, POBJ_TCPMUX, "x", 0, 0 }, true },
+	};
+	struct policy p;
+	size_t i;
+	bool got;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		build(&p, &t[i].a, 1);
+		add_rule(&p, &t[i].b);
+		got = policy_rule_covers(&p.rules[0], &p.rules[1]);
+		if (got != t[i].covers)
+			fprintf(stderr, "shadowing case %zu: got %d\n", i, (int)got);
+		CU_ASSERT_EQUAL(got, t[i].covers);
+		CU_ASSERT_EQUAL(policy_shadowed_by(&p, 1) == &p.rules[0], t[i].covers);
+		CU_ASSERT_PTR_NULL(policy_shadowed_by(&p, 0));
+		policy_free(&p);
+	}
+}
+
 int
 main(void)
 {
@@ -835,6 +917,7 @@ main(void)
 		{ "services", test_services },
 		{ "catalog only", test_catalog_only },
 		{ "audit line", test_audit },
+		{ "shadowed rules", test_shadowing },
 		CUTEST_END
 	};
 
