@@ -255,7 +255,7 @@ class Backend:
     Counts connections (a sentinel records zero when nothing reached it)."""
 
     def __init__(self, mode="echo", host="127.0.0.1", send_bytes=0, banner=b"",
-                 seed=1, reply_after_eof=0):
+                 seed=1, reply_after_eof=0, port=0):
         self.mode = mode
         self.send_bytes = send_bytes
         self.banner = banner
@@ -268,7 +268,7 @@ class Backend:
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.listen(512)
         self.host = host
         self.port = self.sock.getsockname()[1]
