@@ -217,6 +217,35 @@ class Daemon:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class DaemonTestCase(unittest.TestCase):
+    """Keeps the daemons and objects a test starts; tearDown kills and closes
+    whatever a test did not finish.  finish(d) stops d cleanly and checks
+    its log (no sanitizer report)."""
+
+    def setUp(self):
+        self.objs = []
+        self.daemons = []
+
+    def tearDown(self):
+        for o in self.objs:
+            o.close()
+        for d in self.daemons:
+            d.kill()
+
+    def keep(self, o):
+        self.objs.append(o)
+        return o
+
+    def daemon(self, conf, **kw):
+        d = Daemon(conf, **kw)
+        self.daemons.append(d)
+        return d
+
+    def finish(self, d):
+        self.daemons.remove(d)
+        d.close_clean(self)
+
+
 def check_config(text, user_line='user "root"\nallow root\n'):
     """Runs beepgated -n on text; returns (exit status, output)."""
     d = tempfile.mkdtemp(prefix="beepgate-n-")

@@ -14,9 +14,9 @@ import unittest
 import urllib.error
 import urllib.request
 
-from integration.harness import (BEEPGATED, Backend, Daemon, connect, free_port, is_closed,
+from integration.harness import (BEEPGATED, Backend, connect, free_port, is_closed,
                                  recv_exact)
-from integration.tunnel_env import USERS, cleanup, make_sasldb, relay_conf
+from integration.tunnel_env import USERS, RelayTestCase, relay_conf
 from peers import beep
 from peers.beep import Tunnel
 
@@ -127,38 +127,7 @@ def fwd_conf(lport, bport, admin="", limits=""):
             admin + "listen on 127.0.0.1 port %d forward to 127.0.0.1 port %d\n" % (lport, bport))
 
 
-class MetricsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sdir, cls.db = make_sasldb()
-
-    @classmethod
-    def tearDownClass(cls):
-        cleanup(cls.sdir)
-
-    def setUp(self):
-        self.objs = []
-        self.daemons = []
-
-    def tearDown(self):
-        for o in self.objs:
-            o.close()
-        for d in self.daemons:
-            d.kill()
-
-    def keep(self, o):
-        self.objs.append(o)
-        return o
-
-    def daemon(self, conf, **kw):
-        d = Daemon(conf, **kw)
-        self.daemons.append(d)
-        return d
-
-    def finish(self, d):
-        self.daemons.remove(d)
-        d.close_clean(self)
-
+class MetricsTest(RelayTestCase):
     def test_absent_by_default(self):
         b = self.keep(Backend(mode="echo"))
         lp = free_port()

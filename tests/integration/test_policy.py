@@ -6,8 +6,8 @@ import socket
 import time
 import unittest
 
-from integration.harness import Backend, Daemon, free_port, is_closed, recv_exact
-from integration.tunnel_env import USERS, cleanup, make_sasldb, relay_conf
+from integration.harness import Backend, is_closed, recv_exact
+from integration.tunnel_env import USERS, RelayTestCase
 from peers import beep, dnsd
 from peers.beep import Tunnel
 
@@ -18,40 +18,7 @@ def login(port, user="alice"):
     return s, r
 
 
-class PolicyTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sdir, cls.db = make_sasldb()
-
-    @classmethod
-    def tearDownClass(cls):
-        cleanup(cls.sdir)
-
-    def setUp(self):
-        self.objs = []
-        self.daemons = []
-
-    def tearDown(self):
-        for o in self.objs:
-            o.close()
-        for d in self.daemons:
-            d.kill()
-
-    def keep(self, o):
-        self.objs.append(o)
-        return o
-
-    def relay(self, rules, extra=""):
-        port = free_port()
-        d = Daemon(relay_conf(port, self.db, rules, extra))
-        d.port = port
-        self.daemons.append(d)
-        return d
-
-    def finish(self, d):
-        self.daemons.remove(d)
-        d.close_clean(self)
-
+class PolicyTest(RelayTestCase):
     def tunnel(self, d, element, user="alice"):
         s, r = login(d.port, user)
         self.assertTrue(r.ok, (r.code, r.text))

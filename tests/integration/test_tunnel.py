@@ -7,13 +7,11 @@ import threading
 import time
 import unittest
 
-from integration.harness import Backend, Daemon, free_port, recv_exact, sha256
-from integration.tunnel_env import USERS, cleanup, make_sasldb, relay_conf, secret_file
+from integration.harness import Backend, free_port, recv_exact, sha256
+from integration.tunnel_env import ECHO, LOOP, USERS, RelayTestCase, secret_file
 from peers import beep
 from peers.beep import EchoProfile, Tunnel, TunnelResponder
 
-ECHO = "http://beepgate.test/ECHO"
-LOOP = "pass from user \"alice\" to 127.0.0.0/8 port 1-65535\n"
 
 
 def login(port, user="alice", password=None, mech="SCRAM-SHA-256"):
@@ -22,40 +20,7 @@ def login(port, user="alice", password=None, mech="SCRAM-SHA-256"):
     return s, r
 
 
-class TunnelTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sdir, cls.db = make_sasldb()
-
-    @classmethod
-    def tearDownClass(cls):
-        cleanup(cls.sdir)
-
-    def setUp(self):
-        self.objs = []
-        self.daemons = []
-
-    def tearDown(self):
-        for o in self.objs:
-            o.close()
-        for d in self.daemons:
-            d.kill()
-
-    def keep(self, o):
-        self.objs.append(o)
-        return o
-
-    def relay(self, rules=LOOP, extra="", name="relay"):
-        port = free_port()
-        d = Daemon(relay_conf(port, self.db, rules, extra), name=name)
-        d.port = port
-        self.daemons.append(d)
-        return d
-
-    def finish(self, d):
-        self.daemons.remove(d)
-        d.close_clean(self)
-
+class TunnelTest(RelayTestCase):
     def final_peer(self, **kw):
         resp = TunnelResponder(**kw)
         srv = self.keep(beep.BeepServer({beep.TUNNEL_URI: resp, ECHO: EchoProfile}))

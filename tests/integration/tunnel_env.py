@@ -5,6 +5,8 @@ import shutil
 import subprocess
 import tempfile
 
+from integration.harness import DaemonTestCase, free_port
+
 SASLPASSWD2 = "/usr/sbin/saslpasswd2"
 REALM = "beepgate.test"
 USERS = {"alice": "alice-secret-1", "bob": "bob-secret-2", "relayA": "relay-a-secret"}
@@ -38,3 +40,26 @@ def relay_conf(port, db, rules, extra="", timeouts="timeouts { handshake 10s con
 
 def cleanup(d):
     shutil.rmtree(d, ignore_errors=True)
+
+
+ECHO = "http://beepgate.test/ECHO"
+LOOP = "pass from user \"alice\" to 127.0.0.0/8 port 1-65535\n"
+
+
+class RelayTestCase(DaemonTestCase):
+    """A private sasldb for the class (cls.db) and relay(): a beepgated with a
+    TUNNEL listener on a free port (d.port) using it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sdir, cls.db = make_sasldb()
+
+    @classmethod
+    def tearDownClass(cls):
+        cleanup(cls.sdir)
+
+    def relay(self, rules=LOOP, extra="", name="relay"):
+        port = free_port()
+        d = self.daemon(relay_conf(port, self.db, rules, extra), name=name)
+        d.port = port
+        return d
