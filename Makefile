@@ -41,6 +41,14 @@ bench: build
 
 stress: build
 	STRESS=long sh tests/reliability/run.sh $(BUILD)/plain
+	cd $(BUILD)/plain && BEEPGATE_VALGRIND=1 ctest --output-on-failure -L integration
+
+# libFuzzer campaign: every target FUZZ_SECONDS (default 600) from its corpus
+# (clang; findings land in $(BUILD)/fuzz/campaign/<target>/artifacts).
+FUZZ_SECONDS ?= 600
+fuzz:
+	@sh tools/deps.sh test
+	FUZZ_BUILD=$(BUILD)/fuzz JOBS=$(JOBS) sh tests/fuzz/campaign.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

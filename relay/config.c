@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ifaddrs.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,15 +69,41 @@ static void
 config_report(config_report_fn *report, void *arg, const char *file, int line,
               const char *fmt, ...)
 {
-	char msg[1024], out[1400];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(out, sizeof(out), "%s:%d: %s", file, line, msg);
-	if (report != NULL)
-		report(arg, out);
+	config_message(report, arg, file, line, msg);
+}
+
+void
+config_message(config_report_fn *report, void *arg, const char *file, int line,
+               const char *msg)
+{
+	char raw[1400], out[sizeof(raw) * 4];
+	size_t i, o = 0;
+
+	if (report == NULL)
+		return;
+	snprintf(raw, sizeof(raw), "%s:%d: %s", file, line, msg);
+	/* One message, one line: control characters from the file (a quoted
+	 * "\n", a tab, an escape sequence) are shown escaped, never written. */
+	for (i = 0; raw[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)raw[i];
+
+		if (ch == '\n')
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\n");
+		else if (ch == '\t')
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\t");
+		else if (ch < 0x20 || ch == 0x7f)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	report(arg, out);
 }
 
 /* Checks of a file, by an open descriptor (no race with the read). */
@@ -248,6 +276,72 @@ config_object_word(enum policy_object_kind kind)
 	return "?";
 }
 
+/* The SASL user database holds password verifiers: like a secret, it is
+ * refused when others may read it or when anyone but its owner may change
+ * it.  Its group may read it only if that group is root's or the group the
+ * daemon runs as, or runs as now (saslpasswd2 creates it 0640 with the
+ * creator's group, and `root:beepgate 0640` lets the daemon read it after
+ * dropping privileges).
+ * A missing file is not an error here: beepgated checks at start that the
+ * user it runs as can read it.  Returns 0, or -1 with a message in err. */
+int
+config_check_sasldb(const char *path, const char *user, const char *group, char *err,
+                    size_t errlen)
+{
+	struct passwd *pw = NULL;
+	struct group *gr;
+	struct stat st;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int fd;
+
+	if (user != NULL && (pw = getpwnam(user)) != NULL) {
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (group != NULL && (gr = getgrnam(group)) != NULL)
+		gid = gr->gr_gid;
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0) {
+		if (errno == ENOENT || errno == EACCES)
+			return 0;
+		snprintf(err, errlen, "cannot open SASL user database %s: %s", path,
+		         strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot stat SASL user database %s: %s", path,
+		         strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "SASL user database %s is not a regular file", path);
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != uid && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "SASL user database %s is owned by uid %ld (must be root "
+		         "or the user beepgated runs as)", path, (long)st.st_uid);
+		return -1;
+	}
+	if (st.st_mode & S_IRWXO) {
+		snprintf(err, errlen, "SASL user database %s is accessible by others "
+		         "(mode %04o; chmod 600, or 640 with the daemon's group)", path,
+		         (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IXGRP)) ||
+	    ((st.st_mode & S_IRGRP) && st.st_gid != 0 && st.st_gid != gid &&
+	     st.st_gid != getegid())) {
+		snprintf(err, errlen, "SASL user database %s is %s by group %ld (mode %04o; "
+		         "chmod 600, or 640 with the daemon's group)", path,
+		         (st.st_mode & (S_IWGRP | S_IXGRP)) ? "writable" : "readable",
+		         (long)st.st_gid, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
 /* The checks that need the whole configuration.  Returns the error count. */
 static int
 config_check(struct config *c, config_report_fn *report, void *arg)
@@ -264,6 +358,14 @@ config_check(struct config *c, config_report_fn *report, void *arg)
 	errors++;                                                      \
 } while (0)
 
+	if (c->sasl.database != NULL) {
+		char err[512];
+
+		if (config_check_sasldb(c->sasl.database, c->user, c->group, err,
+		                        sizeof(err)) != 0)
+			ERR(c->sasl.database_file != NULL ? c->sasl.database_file : c->file,
+			    c->sasl.database_line, "%s", err);
+	}
 	for (i = 0; i < c->ntls; i++)
 		if (!c->tls[i]->defined)
 			ERR(c->tls[i]->file, c->tls[i]->line, "tls profile \"%s\" is not defined",
@@ -403,6 +505,7 @@ config_free(struct config *c)
 		free(c->nameservers[i]);
 	free(c->nameservers);
 	free(c->sasl.database);
+	free(c->sasl.database_file);
 	free(c->sasl.realm);
 	for (i = 0; i < c->sasl.nmechs; i++)
 		free(c->sasl.mechs[i]);

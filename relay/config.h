@@ -62,6 +62,8 @@ struct conf_timeouts {                  /* all in milliseconds */
 
 struct conf_sasl {
 	char    *database;              /* sasldb file; required by tunnel listeners */
+	char    *database_file;         /* where `database` was said */
+	int      database_line;
 	char    *realm;
 	char   **mechs;                 /* upper-case names; default SCRAM-SHA-256 */
 	size_t   nmechs;
@@ -129,6 +131,12 @@ struct config {
 /* Error reporting: each message is "file:line: text". */
 typedef void config_report_fn(void *arg, const char *msg);
 
+/* Reports "file:line: msg" as one line: control characters are escaped
+ * (\n, \t, \xHH), so no text from the file can forge a log line.
+ * report NULL: nothing. */
+void config_message(config_report_fn *report, void *arg, const char *file, int line,
+                    const char *msg);
+
 /* Parses and checks a whole configuration.  Returns NULL when anything is
  * wrong, after reporting every error found (not only the first). */
 struct config *config_load(const char *path, config_report_fn *report, void *arg);
@@ -150,6 +158,10 @@ int parse_config(struct config *c, const char *name, const char *text,
  * owned by root or the current user; one trailing newline is stripped.
  * Returns NULL and an error text in err. */
 char *config_read_secret(const char *path, char *err, size_t errlen);
+/* Permissions of the SASL user database (absent: fine); user and group
+ * are the configured ones (NULL: root).  See relay/config.c. */
+int config_check_sasldb(const char *path, const char *user, const char *group, char *err,
+                        size_t errlen);
 /* The same checks for a private key file (nothing is read). */
 int config_check_private(const char *what, const char *path, char *err, size_t errlen);
 #endif

@@ -41,6 +41,7 @@ log_close(void)
 		closelog();
 }
 
+static void log_vmsg(int, const char *, va_list) __attribute__((format(printf, 2, 0)));
 static void
 log_vmsg(int prio, const char *fmt, va_list ap)
 {

@@ -389,6 +389,8 @@ saslopts	: %empty
 
 saslopt		: DATABASE STRING		{
 			parse_setstr(&ps->c->sasl.database, parse_path(ps, $2));
+			parse_setstr(&ps->c->sasl.database_file, parse_strdup(@2.file));
+			ps->c->sasl.database_line = @2.line;
 			free($2);
 		}
 		| REALM STRING			{ parse_setstr(&ps->c->sasl.realm, $2); }
@@ -743,13 +745,11 @@ parse_vreport(struct parse_state *ps, const char *file, int line, const char *fm
 static void
 parse_vreport(struct parse_state *ps, const char *file, int line, const char *fmt, va_list ap)
 {
-	char msg[1024], out[1400];
+	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	snprintf(out, sizeof(out), "%s:%d: %s", file, line, msg);
 	ps->errors++;
-	if (ps->report != NULL)
-		ps->report(ps->arg, out);
+	config_message(ps->report, ps->arg, file, line, msg);
 }
 
 static void
