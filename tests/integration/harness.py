@@ -23,6 +23,7 @@ BUILD = os.environ.get("BEEPGATE_BUILD", os.path.join(SRC, "build", "plain"))
 BEEPGATED = os.path.join(BUILD, "beepgated")
 
 _live = []
+VALGRIND_EXIT = 99     # beepgated's exit status when valgrind found an error
 
 
 def _cleanup():
@@ -115,9 +116,14 @@ class Daemon:
             cmd.append("-v")
         if args:
             cmd += args
-        if os.environ.get("BEEPGATE_VALGRIND"):
-            cmd = ["valgrind", "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                   "--track-fds=yes", "--error-exitcode=99",
+        self.valgrind = bool(os.environ.get("BEEPGATE_VALGRIND"))
+        self.valgrind_problems = []
+        if self.valgrind:
+            # Definite leaks and memory errors make the exit status 99;
+            # descriptors still open at exit are read from the log (stop()).
+            cmd = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                   "--show-leak-kinds=definite", "--track-fds=yes",
+                   "--error-exitcode=%d" % VALGRIND_EXIT,
                    "--log-file=%s/valgrind.%%p" % self.dir] + cmd
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
@@ -129,7 +135,7 @@ class Daemon:
                                      preexec_fn=preexec)
         _live.append(self)
         self.generation = 1
-        if not self.wait_log(r"started \(pid", timeout=15):
+        if not self.wait_log(r"started \(pid", timeout=60 if self.valgrind else 15):
             raise RuntimeError("beepgated did not start:\n" + self.log())
 
     def write_config(self, config):
@@ -184,7 +190,49 @@ class Daemon:
             self.logf.close()
             if self in _live:
                 _live.remove(self)
+        if self.valgrind:
+            self.valgrind_problems = self.valgrind_check(rc)
+            if self.valgrind_problems:
+                # the verdict: a leak or an open descriptor fails like a crash
+                print("valgrind: " + "; ".join(self.valgrind_problems), file=sys.stderr)
+                if rc == 0:
+                    rc = VALGRIND_EXIT
         return rc
+
+    def valgrind_check(self, rc):
+        """Reads the valgrind logs of this daemon: definitely lost bytes,
+        errors, and descriptors open at exit beyond stdin/stdout/stderr.
+        Returns a list of problems (empty: clean)."""
+        problems = []
+        logs = [os.path.join(self.dir, f) for f in os.listdir(self.dir)
+                if f.startswith("valgrind.")]
+        if not logs:
+            return ["no valgrind log in %s" % self.dir]
+        for path in logs:
+            with open(path, errors="replace") as f:
+                text = f.read()
+            m = re.search(r"definitely lost: ([\d,]+) bytes", text)
+            if m and m.group(1) != "0":
+                problems.append("%s bytes definitely lost" % m.group(1))
+            m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+            if m is None:
+                problems.append("valgrind did not finish (no ERROR SUMMARY)")
+            elif m.group(1) != "0":
+                problems.append("%s valgrind errors" % m.group(1))
+            if re.search(r"FILE DESCRIPTORS: \d+ open", text) is None:
+                problems.append("no descriptor report")
+            # every descriptor valgrind lists, but stdio and its own log file
+            extra = [(int(fd), what.strip()) for fd, what in
+                     re.findall(r"Open [^\n]*?(?:descriptor|socket) (\d+):([^\n]*)", text)
+                     if int(fd) > 2 and os.path.basename(path) not in what]
+            if extra:
+                problems.append("descriptors open at exit beyond stdio: %s"
+                                % ", ".join("%d %s" % e for e in extra))
+            if problems:
+                problems.append("see %s:\n%s" % (path, text[-6000:]))
+        if rc == VALGRIND_EXIT and not problems:
+            problems.append("valgrind exit status %d" % rc)
+        return problems
 
     def kill(self):
         if self.proc.poll() is None:
@@ -199,6 +247,7 @@ class Daemon:
         testcase.assertEqual(rc, 0, "beepgated exit status %s\n%s" % (rc, log[-4000:]))
         testcase.assertNotIn("ERROR: AddressSanitizer", log)
         testcase.assertNotIn("runtime error:", log)
+        testcase.assertEqual(self.valgrind_problems, [], "valgrind")
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def rss_kib(self):
