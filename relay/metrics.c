@@ -296,21 +296,34 @@ metrics_fail_name(enum beep_fail f)
 	return "?";
 }
 
+/* What the live pumps hold: the largest queue per direction, heap in all. */
+struct metrics_pumps {
+	uint64_t queued_max[2];         /* c2s, s2c */
+	uint64_t memory;
+};
+
 /* Sessions per state, and the bytes of the live ones. */
 static void
-metrics_census(struct server *srv, uint64_t *per_state, uint64_t *c2s, uint64_t *s2c)
+metrics_census(struct server *srv, uint64_t *per_state, uint64_t *c2s, uint64_t *s2c,
+               struct metrics_pumps *pumps)
 {
 	struct session *s;
 	struct pump_stats st;
 
 	*c2s = srv->stats.bytes_c2s;
 	*s2c = srv->stats.bytes_s2c;
+	memset(pumps, 0, sizeof(*pumps));
 	TAILQ_FOREACH(s, &srv->sessions, entry) {
 		per_state[s->state]++;
 		if (s->pump != NULL) {
 			pump_get_stats(s->pump, &st);
 			*c2s += st.bytes_c2s;
 			*s2c += st.bytes_s2c;
+			if (st.buffered_c2s > pumps->queued_max[0])
+				pumps->queued_max[0] = st.buffered_c2s;
+			if (st.buffered_s2c > pumps->queued_max[1])
+				pumps->queued_max[1] = st.buffered_s2c;
+			pumps->memory += st.memory;
 		}
 	}
 }
@@ -352,11 +365,12 @@ metrics_render(struct server *srv, struct evbuffer *out)
 	struct metrics *m = srv->metrics;
 	const struct server_stats *st = &srv->stats;
 	uint64_t per_state[SESSION_CLOSED + 1], c2s, s2c, cum;
+	struct metrics_pumps pumps;
 	size_t i;
 	int k;
 
 	memset(per_state, 0, sizeof(per_state));
-	metrics_census(srv, per_state, &c2s, &s2c);
+	metrics_census(srv, per_state, &c2s, &s2c, &pumps);
 
 	metrics_head(out, "beepgate_sessions", "gauge", "Live sessions by state.");
 	for (k = SESSION_ACCEPTED; k < SESSION_CLOSED; k++)
@@ -382,6 +396,14 @@ metrics_render(struct server *srv, struct evbuffer *out)
 	             "Octets relayed (c2s: client to destination).");
 	metrics_labelled(out, "beepgate_bytes_total", "direction", "c2s", c2s);
 	metrics_labelled(out, "beepgate_bytes_total", "direction", "s2c", s2c);
+	metrics_head(out, "beepgate_pump_queued_bytes_max", "gauge",
+	             "The largest queue of one live tunnel, per direction (bound: limits buffer).");
+	metrics_labelled(out, "beepgate_pump_queued_bytes_max", "direction", "c2s",
+	                 pumps.queued_max[0]);
+	metrics_labelled(out, "beepgate_pump_queued_bytes_max", "direction", "s2c",
+	                 pumps.queued_max[1]);
+	metrics_one(out, "beepgate_pump_memory_bytes", "gauge",
+	            "Heap held by the live tunnels' pumps.", pumps.memory);
 	metrics_one(out, "beepgate_reloads_total", "counter",
 	            "Configuration reloads that took effect.", st->reloads);
 	metrics_one(out, "beepgate_reload_failures_total", "counter",
@@ -455,13 +477,15 @@ metrics_render_status(struct server *srv, struct evbuffer *out)
 	struct metrics *m = srv->metrics;
 	const struct server_stats *st = &srv->stats;
 	uint64_t per_state[SESSION_CLOSED + 1], c2s, s2c, now = metrics_clock();
+	struct metrics_pumps pumps;
 	struct session *s;
 	char a[64], src[LOG_ADDRSTRLEN];
+	size_t q1, q2;
 	size_t i, listed = 0;
 	int k;
 
 	memset(per_state, 0, sizeof(per_state));
-	metrics_census(srv, per_state, &c2s, &s2c);
+	metrics_census(srv, per_state, &c2s, &s2c, &pumps);
 	evbuffer_add_printf(out, "beepgated pid %ld, up %llds, configuration generation %u (%s)%s\n",
 	                    (long)getpid(), m != NULL ? (long long)(time(NULL) - m->started) : 0LL,
 	                    srv->conf->generation, srv->conf->file ? srv->conf->file : "-",
@@ -526,12 +550,15 @@ metrics_render_status(struct server *srv, struct evbuffer *out)
 			                    srv->nsessions - BG_METRICS_STATUS_SESSIONS);
 			break;
 		}
+		q1 = q2 = 0;
 		if (s->pump != NULL) {
 			struct pump_stats ps;
 
 			pump_get_stats(s->pump, &ps);
 			b1 = ps.bytes_c2s;
 			b2 = ps.bytes_s2c;
+			q1 = ps.buffered_c2s;
+			q2 = ps.buffered_s2c;
 		}
 		t0 = (uint64_t)s->started.tv_sec * 1000000 + (uint64_t)s->started.tv_nsec / 1000;
 		evbuffer_add_printf(out, "session %llx %s %s user=", (unsigned long long)s->id,
@@ -539,8 +566,9 @@ metrics_render_status(struct server *srv, struct evbuffer *out)
 		metrics_label(out, s->user != NULL ? s->user : "-");
 		evbuffer_add_printf(out, " dst=");
 		metrics_label(out, s->dst);
-		evbuffer_add_printf(out, " in=%llu out=%llu age=%.1fs\n", (unsigned long long)b1,
-		                    (unsigned long long)b2, (double)(now - t0) / 1e6);
+		evbuffer_add_printf(out, " in=%llu out=%llu queued=%zu/%zu age=%.1fs\n",
+		                    (unsigned long long)b1, (unsigned long long)b2, q1, q2,
+		                    (double)(now - t0) / 1e6);
 	}
 }
 

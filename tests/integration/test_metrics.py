@@ -189,7 +189,7 @@ class MetricsTest(RelayTestCase):
                       "connection-rate 0", out)
         self.assertIn("bytes: %d client to destination, %d back" % (sum(sizes), sum(sizes)), out)
         self.assertEqual(len(re.findall(r"^session \w+ pumping 127\.0\.0\.1:\d+ user=- "
-                                        r"dst=127\.0\.0\.1:%d in=\d+ out=\d+ age=" % b.port,
+                                        r"dst=127\.0\.0\.1:%d in=\d+ out=\d+ queued=\d+/\d+ age=" % b.port,
                                         out, re.M)), 3, out)
 
         for s in socks:
