@@ -34,10 +34,10 @@ The package also holds beeptunnel, a client that opens a tunnel and pipes
 it to standard input and output or a local port, and beepgate-passwd,
 which manages the SASL users.")
 # Shared libraries are found by dpkg-shlibdeps (package dpkg-dev); the rest
-# is what the maintainer scripts and the SCRAM mechanisms need at run time.
+# is what the maintainer scripts, the SCRAM mechanisms and beepgate-passwd
+# (which writes with saslpasswd2) need at run time.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libsasl2-modules, libsasl2-modules-db")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "sasl2-bin")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libsasl2-modules, libsasl2-modules-db, sasl2-bin")
 
 # Maintainer scripts and the conffile list (dpkg-deb needs them executable).
 set(_bg_deb ${CMAKE_CURRENT_BINARY_DIR}/debian)

@@ -1,0 +1,438 @@
+/* beepgate-passwd: add, change, delete and list the SASL users of beepgated.
+ *
+ * The database is Cyrus sasldb, written by Cyrus's own tools (saslpasswd2,
+ * sasldblistusers2 from sasl2-bin) so that the stored verifiers are exactly
+ * what libsasl2 in beepgated reads.  This program supplies what is easy to
+ * get wrong by hand: the application name, the realm and file of the relay's
+ * configuration, a password that never appears on a command line, and
+ * permissions beepgated accepts (no access for others, nothing for a foreign
+ * group). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "auth/auth_sasl.h"
+#include "relay/config.h"
+
+#define PASSWD_DEFAULT_DB  "/var/lib/beepgate/users.sasldb"
+#define PASSWD_SASLPASSWD2 "/usr/sbin/saslpasswd2"
+#define PASSWD_LISTUSERS   "/usr/sbin/sasldblistusers2"
+#define PASSWD_LINE_MAX    (AUTH_SASL_USER_MAX + 128)
+
+/* Exit statuses (documented in beepgate-passwd(8)). */
+enum {
+	PW_OK = 0,
+	PW_ERR = 1,        /* the operation failed */
+	PW_USAGE = 2,      /* bad options or arguments */
+	PW_NOUSER = 3,     /* -d: no such user */
+	PW_MISMATCH = 4,   /* the two passwords typed differ, or one is empty */
+};
+
+static const char *progname = "beepgate-passwd";
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: beepgate-passwd [-p] [-c config] [-f database] [-r realm] user\n"
+	    "       beepgate-passwd -d [-c config] [-f database] [-r realm] user\n"
+	    "       beepgate-passwd -l [-c config] [-f database]\n"
+	    "  -c config    take the database and realm from beepgated's configuration\n"
+	    "  -d           delete the user\n"
+	    "  -f database  the SASL user database (default " PASSWD_DEFAULT_DB ")\n"
+	    "  -l           list the users, one user@realm a line\n"
+	    "  -p           read the password from the first line of standard input\n"
+	    "  -r realm     the realm (the sasl { realm } of the configuration)\n");
+	exit(PW_USAGE);
+}
+
+static void
+report_stderr(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* A user name as saslpasswd2 stores it: printable, no '@' (the realm is
+ * separate), bounded. */
+static bool
+user_ok(const char *u)
+{
+	size_t n = strlen(u);
+	const unsigned char *p;
+
+	if (n == 0 || n > AUTH_SASL_USER_MAX)
+		return false;
+	for (p = (const unsigned char *)u; *p != '\0'; p++)
+		if (*p < 0x21 || *p == 0x7f || *p == '@' || *p == ':')
+			return false;
+	return true;
+}
+
+/* Reads one line into buf (the line end removed).  Returns its length, or
+ * -1 at EOF/error, -2 when the line is longer than the buffer. */
+static ssize_t
+read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+	char c;
+
+	for (;;) {
+		r = read(fd, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return n > 0 ? (ssize_t)n : -1;
+		if (c == '\n')
+			break;
+		if (n + 1 >= size)
+			return -2;
+		buf[n++] = c;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* Prompts on the terminal with echo off. */
+static ssize_t
+ask(int tty, const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	ssize_t n;
+
+	if (write(tty, prompt, strlen(prompt)) < 0)
+		return -1;
+	if (tcgetattr(tty, &old) != 0)
+		return -1;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	if (tcsetattr(tty, TCSAFLUSH, &quiet) != 0)
+		return -1;
+	n = read_line(tty, buf, size);
+	(void)tcsetattr(tty, TCSAFLUSH, &old);
+	(void)write(tty, "\n", 1);
+	return n;
+}
+
+static int
+get_password(bool from_stdin, char *pw, size_t size)
+{
+	char again[AUTH_SASL_SECRET_MAX + 2];
+	ssize_t n, m;
+	int tty, rc = PW_OK;
+
+	if (from_stdin) {
+		n = read_line(STDIN_FILENO, pw, size);
+		if (n == -2) {
+			fprintf(stderr, "%s: the password is longer than %d bytes\n",
+			    progname, AUTH_SASL_SECRET_MAX);
+			return PW_ERR;
+		}
+		if (n <= 0) {
+			fprintf(stderr, "%s: no password on standard input\n", progname);
+			return PW_MISMATCH;
+		}
+		return PW_OK;
+	}
+	if ((tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) < 0) {
+		fprintf(stderr, "%s: no terminal to ask for the password (use -p to "
+		    "read it from standard input)\n", progname);
+		return PW_ERR;
+	}
+	n = ask(tty, "Password: ", pw, size);
+	m = n > 0 ? ask(tty, "Again: ", again, sizeof(again)) : -1;
+	close(tty);
+	if (n == -2 || m == -2) {
+		fprintf(stderr, "%s: the password is longer than %d bytes\n", progname,
+		    AUTH_SASL_SECRET_MAX);
+		rc = PW_ERR;
+	} else if (n <= 0) {
+		fprintf(stderr, "%s: empty password refused\n", progname);
+		rc = PW_MISMATCH;
+	} else if (m != n || memcmp(pw, again, (size_t)n) != 0) {
+		fprintf(stderr, "%s: the passwords differ; nothing changed\n", progname);
+		rc = PW_MISMATCH;
+	}
+	explicit_bzero(again, sizeof(again));
+	return rc;
+}
+
+/* Runs argv with `input` (may be NULL) on its standard input and, when out is
+ * not NULL, its standard output collected there.  Returns the exit status, or
+ * -1 when it could not run. */
+static int
+run(char *const argv[], const char *input, char *out, size_t outsize)
+{
+	int in[2] = { -1, -1 }, op[2] = { -1, -1 }, status;
+	size_t used = 0;
+	ssize_t r;
+	pid_t pid;
+
+	if (pipe2(in, O_CLOEXEC) != 0 || (out != NULL && pipe2(op, O_CLOEXEC) != 0)) {
+		fprintf(stderr, "%s: pipe: %s\n", progname, strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		fprintf(stderr, "%s: fork: %s\n", progname, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		if (out != NULL)
+			dup2(op[1], STDOUT_FILENO);
+		execv(argv[0], argv);
+		fprintf(stderr, "%s: cannot run %s: %s (install sasl2-bin)\n", progname,
+		    argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	if (input != NULL) {
+		(void)!write(in[1], input, strlen(input));
+		(void)!write(in[1], "\n", 1);
+	}
+	close(in[1]);
+	if (out != NULL) {
+		close(op[1]);
+		while ((r = read(op[0], out + used, outsize - 1 - used)) > 0 ||
+		    (r < 0 && errno == EINTR))
+			if (r > 0 && (used += (size_t)r) == outsize - 1)
+				break;
+		out[used] = '\0';
+		close(op[0]);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The users in db: sasldblistusers2 prints "user@realm: property" once per
+ * stored property; each user is printed once.  Returns -1 on failure. */
+static int
+list_users(const char *db, char *buf, size_t size)
+{
+	char *const argv[] = { (char *)PASSWD_LISTUSERS, (char *)"-f", (char *)db, NULL };
+	char raw[65536], *line, *save = NULL, *colon;
+	size_t used = 0, n;
+
+	buf[0] = '\0';
+	if (access(db, F_OK) != 0)
+		return 0;                      /* no database yet: no users */
+	if (access(db, R_OK) != 0) {
+		fprintf(stderr, "%s: cannot read %s: %s\n", progname, db, strerror(errno));
+		return -1;
+	}
+	if (run(argv, NULL, raw, sizeof(raw)) != 0) {
+		fprintf(stderr, "%s: %s failed on %s\n", progname, PASSWD_LISTUSERS, db);
+		return -1;
+	}
+	for (line = strtok_r(raw, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((colon = strstr(line, ": ")) == NULL)
+			continue;
+		*colon = '\0';
+		n = strlen(line);
+		/* already listed? (entries of one user come together) */
+		if (used > 0) {
+			char *prev = buf + used - 1;
+
+			while (prev > buf && prev[-1] != '\n')
+				prev--;
+			if (strncmp(prev, line, n) == 0 && prev[n] == '\n')
+				continue;
+		}
+		if (used + n + 2 > size)
+			return -1;
+		memcpy(buf + used, line, n);
+		used += n;
+		buf[used++] = '\n';
+		buf[used] = '\0';
+	}
+	return 0;
+}
+
+static bool
+has_user(const char *list, const char *user, const char *realm)
+{
+	char want[PASSWD_LINE_MAX];
+	const char *p;
+	size_t n;
+
+	if (realm != NULL)
+		snprintf(want, sizeof(want), "%s@%s\n", user, realm);
+	else
+		snprintf(want, sizeof(want), "%s@", user);
+	n = strlen(want);
+	for (p = list; *p != '\0'; p = strchr(p, '\n') + 1) {
+		if (strncmp(p, want, n) == 0)
+			return true;
+		if (strchr(p, '\n') == NULL)
+			break;
+	}
+	return false;
+}
+
+/* After saslpasswd2 wrote db: no access for others, no write for the group.
+ * A database it has just created takes the owner and group of its
+ * directory (the Debian package gives /var/lib/beepgate to the beepgate
+ * user), so that beepgated can read it after dropping privileges. */
+static int
+fix_mode(const char *db, bool created)
+{
+	char dir[PATH_MAX];
+	struct stat st, dst;
+
+	if (stat(db, &st) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, db, strerror(errno));
+		return -1;
+	}
+	if (created) {
+		snprintf(dir, sizeof(dir), "%s", db);
+		if (stat(dirname(dir), &dst) == 0 && dst.st_uid != 0 && geteuid() == 0 &&
+		    chown(db, dst.st_uid, dst.st_gid) != 0) {
+			fprintf(stderr, "%s: chown %s: %s\n", progname, db, strerror(errno));
+			return -1;
+		}
+		if (chmod(db, 0600) != 0) {
+			fprintf(stderr, "%s: chmod %s: %s\n", progname, db, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if ((st.st_mode & 07777 & ~(mode_t)0640) != 0 &&
+	    chmod(db, st.st_mode & 0640) != 0) {
+		fprintf(stderr, "%s: chmod %s: %s\n", progname, db, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *db = NULL, *realm = NULL, *conffile = NULL, *user;
+	bool del = false, list = false, from_stdin = false, created;
+	char pw[AUTH_SASL_SECRET_MAX + 2], users[65536];
+	struct config *conf = NULL;
+	char *args[12];
+	int ch, n, rc;
+
+	while ((ch = getopt(argc, argv, "c:df:lpr:")) != -1) {
+		switch (ch) {
+		case 'c': conffile = optarg; break;
+		case 'd': del = true; break;
+		case 'f': db = optarg; break;
+		case 'l': list = true; break;
+		case 'p': from_stdin = true; break;
+		case 'r': realm = optarg; break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if ((del && list) || (list && from_stdin) || (del && from_stdin) ||
+	    argc != (list ? 0 : 1))
+		usage();
+	if (conffile != NULL) {
+		if ((conf = config_load(conffile, report_stderr, NULL)) == NULL) {
+			fprintf(stderr, "%s: configuration %s is not valid\n", progname,
+			    conffile);
+			return PW_ERR;
+		}
+		if (db == NULL)
+			db = conf->sasl.database;
+		if (realm == NULL)
+			realm = conf->sasl.realm;
+		if (db == NULL) {
+			fprintf(stderr, "%s: %s names no SASL user database\n", progname,
+			    conffile);
+			config_unref(conf);
+			return PW_ERR;
+		}
+	}
+	if (db == NULL)
+		db = PASSWD_DEFAULT_DB;
+	if (realm != NULL && (realm[0] == '\0' || strpbrk(realm, "@: \t\r\n") != NULL)) {
+		fprintf(stderr, "%s: invalid realm \"%s\"\n", progname, realm);
+		rc = PW_USAGE;
+		goto out;
+	}
+
+	if (list) {
+		rc = list_users(db, users, sizeof(users)) == 0 ? PW_OK : PW_ERR;
+		if (rc == PW_OK)
+			fputs(users, stdout);
+		goto out;
+	}
+	user = argv[0];
+	if (!user_ok(user)) {
+		fprintf(stderr, "%s: invalid user name (1-%d printable characters, "
+		    "no '@', ':' or spaces; the realm goes in -r)\n", progname,
+		    AUTH_SASL_USER_MAX);
+		rc = PW_USAGE;
+		goto out;
+	}
+
+	n = 0;
+	args[n++] = (char *)PASSWD_SASLPASSWD2;
+	args[n++] = (char *)"-f";
+	args[n++] = (char *)db;
+	args[n++] = (char *)"-a";
+	args[n++] = (char *)AUTH_SASL_APPNAME;
+	if (realm != NULL) {
+		args[n++] = (char *)"-u";
+		args[n++] = (char *)realm;
+	}
+	if (del) {
+		if (list_users(db, users, sizeof(users)) != 0) {
+			rc = PW_ERR;
+			goto out;
+		}
+		if (!has_user(users, user, realm)) {
+			fprintf(stderr, "%s: no user %s%s%s in %s\n", progname, user,
+			    realm != NULL ? "@" : "", realm != NULL ? realm : "", db);
+			rc = PW_NOUSER;
+			goto out;
+		}
+		args[n++] = (char *)"-d";
+		args[n++] = (char *)user;
+		args[n] = NULL;
+		rc = run(args, NULL, NULL, 0) == 0 ? PW_OK : PW_ERR;
+		if (rc != PW_OK)
+			fprintf(stderr, "%s: deleting %s failed\n", progname, user);
+		goto out;
+	}
+
+	if ((rc = get_password(from_stdin, pw, sizeof(pw))) != PW_OK)
+		goto out;
+	created = access(db, F_OK) != 0;
+	args[n++] = (char *)"-p";
+	args[n++] = (char *)"-c";
+	args[n++] = (char *)user;
+	args[n] = NULL;
+	rc = run(args, pw, NULL, 0) == 0 ? PW_OK : PW_ERR;
+	explicit_bzero(pw, sizeof(pw));
+	if (rc != PW_OK) {
+		fprintf(stderr, "%s: setting the password of %s in %s failed\n",
+		    progname, user, db);
+		goto out;
+	}
+	if (fix_mode(db, created) != 0)
+		rc = PW_ERR;
+out:
+	config_unref(conf);
+	return rc;
+}
