@@ -19,6 +19,7 @@
 #include "relay/log.h"
 #include "relay/metrics.h"
 #include "relay/nexthop.h"
+#include "relay/srvquery.h"
 #include "relay/server.h"
 #include "relay/session.h"
 #include "tunnel/beep_blob.h"
@@ -49,6 +50,10 @@ struct beep_conn {
 	struct tunnel_elem      *elem;
 	const struct catalog_route *route;
 	struct nexthop          *nh;
+	struct srvquery         *srvq;         /* SRV look-up in progress */
+	struct srv_target       *srv_t;        /* its targets, in RFC 2782 order */
+	size_t                   srv_n, srv_i;
+	bool                     srv_refused;  /* a target was refused by policy */
 	uint8_t                 *nh_rest;      /* next hop bytes after its <ok/> */
 	size_t                   nh_nrest;
 	char                     canon[TUNNEL_ELEM_DESCRIBE_MAX];
@@ -81,6 +86,8 @@ beep_conn_free(void *arg)
 	if (c == NULL)
 		return;
 	nexthop_cancel(c->nh);
+	srvquery_cancel(c->srvq);
+	free(c->srv_t);
 	beepio_free(c->io);
 	beep_session_free(c->bs);
 	auth_sasl_server_free(c->sasl);
@@ -365,6 +372,129 @@ tun_route_service(struct beep_conn *c, const struct catalog_service *svc,
 	return 0;
 }
 
+/* The fqdn+port route: for TUN_FQDN_PORT, and for TUN_FQDN_SRV when the SRV
+ * look-up failed and the element has a port (RFC 3620 sec. 4). */
+static void
+tun_connect_fqdn(struct beep_conn *c)
+{
+	struct session *s = c->s;
+
+	snprintf(s->dst, sizeof(s->dst), "%s:%u", c->elem->fqdn, c->elem->port);
+	if (session_connect_checked(s, c->elem->fqdn, c->elem->port, tun_policy_check,
+	                            tun_connected) != 0)
+		tun_refuse(c, 421, "relay out of resources");
+}
+
+static void tun_srv_next(struct beep_conn *c);
+
+/* One SRV target tried: on failure, the next one; after the last, the
+ * failure of the whole (policy refusal wins: 537). */
+static void
+tun_srv_connected(struct session *s, int fd, int result)
+{
+	struct beep_conn *c = s->proto;
+
+	if (result == CONNECTOR_OK || result == CONNECTOR_RESOURCE) {
+		free(c->srv_t);
+		c->srv_t = NULL;
+		tun_connected(s, fd, result);
+		return;
+	}
+	if (result == CONNECTOR_REFUSED)
+		c->srv_refused = true;
+	log_debug("session=%llx SRV target %s:%u: %s", (unsigned long long)s->id,
+	        c->srv_t[c->srv_i - 1].host, c->srv_t[c->srv_i - 1].port,
+	        connector_result_str((enum connector_result)result));
+	if (c->srv_i < c->srv_n) {
+		tun_srv_next(c);
+		return;
+	}
+	free(c->srv_t);
+	c->srv_t = NULL;
+	tun_connected(s, -1, c->srv_refused ? CONNECTOR_REFUSED : result);
+}
+
+static void
+tun_srv_next(struct beep_conn *c)
+{
+	struct session *s = c->s;
+	const struct srv_target *t = &c->srv_t[c->srv_i++];
+
+	/* (a long name is cut in the log, never in the look-up) */
+	if ((size_t)snprintf(s->dst, sizeof(s->dst), "%s:%u", t->host, t->port) >= sizeof(s->dst))
+		s->dst[sizeof(s->dst) - 2] = '~';
+	if (session_connect_checked(s, t->host, t->port, tun_policy_check,
+	                            tun_srv_connected) != 0)
+		tun_refuse(c, 421, "relay out of resources");
+}
+
+static void
+tun_srv_done(void *arg, enum srvrec_status st, const struct srv_target *t, size_t n,
+             const char *why)
+{
+	struct beep_conn *c = arg;
+
+	c->srvq = NULL;
+	switch (st) {
+	case SRVREC_OK:
+		if ((c->srv_t = calloc(n, sizeof(*t))) == NULL) {
+			tun_refuse(c, 421, "relay out of resources");
+			return;
+		}
+		memcpy(c->srv_t, t, n * sizeof(*t));
+		c->srv_n = n;
+		c->srv_i = 0;
+		c->srv_refused = false;
+		tun_srv_next(c);
+		return;
+	case SRVREC_NOSERVICE:
+		/* an answer, not a failure: no fallback to the port */
+		tun_refuse(c, 450, "%s.%s: %s", c->elem->srv, c->elem->fqdn, why);
+		return;
+	case SRVREC_NONE:
+	case SRVREC_SERVFAIL:
+	case SRVREC_TRUNCATED:
+	case SRVREC_FOREIGN:
+	case SRVREC_BAD:
+		break;
+	}
+	log_debug("session=%llx SRV look-up of %s.%s: %s%s", (unsigned long long)c->s->id,
+	          c->elem->srv,
+	        c->elem->fqdn, why, c->elem->has_port ? "; using the port" : "");
+	if (c->elem->has_port) {
+		tun_connect_fqdn(c);
+		return;
+	}
+	tun_refuse(c, 450, "SRV look-up of %s.%s failed: %s", c->elem->srv, c->elem->fqdn, why);
+}
+
+static void
+tun_srv_lookup(struct beep_conn *c)
+{
+	struct session *s = c->s;
+	char qname[SRVREC_NAME_MAX];
+
+	snprintf(s->dst, sizeof(s->dst), "%s.%s", c->elem->srv, c->elem->fqdn);
+	if (s->conf->nnameservers == 0) {
+		if (c->elem->has_port) {
+			tun_connect_fqdn(c);
+			return;
+		}
+		tun_refuse(c, 450, "no nameserver is configured for SRV look-ups");
+		return;
+	}
+	if ((size_t)snprintf(qname, sizeof(qname), "%s.%s", c->elem->srv,
+	                     c->elem->fqdn) >= sizeof(qname)) {
+		tun_refuse(c, 501, "SRV name too long");
+		return;
+	}
+	session_set_state(s, SESSION_CONNECTING);
+	c->srvq = srvquery_start(s->srv->base, s->conf->nameservers, s->conf->nnameservers,
+	                         qname, tun_srv_done, c);
+	if (c->srvq == NULL)
+		tun_refuse(c, 421, "relay out of resources");
+}
+
 static void
 tun_route(struct beep_conn *c)
 {
@@ -377,12 +507,12 @@ tun_route(struct beep_conn *c)
 	tunnel_elem_describe(c->elem, c->canon, sizeof(c->canon));
 	switch (c->elem->kind) {
 	case TUN_FQDN_SRV:
-		if (!c->elem->has_port) {
-			tun_refuse(c, 504, "SRV look-ups are not implemented; give a port");
+		if (s->conf->policy.catalog_only) {
+			tun_refuse(c, 554, "source routing refused: use a catalog endpoint or profile");
 			return;
 		}
-		/* RFC 3620 sec. 4: without the SRV answer, use the port */
-		__attribute__((fallthrough));
+		tun_srv_lookup(c);
+		return;
 	case TUN_FQDN_PORT:
 	case TUN_IP4:
 	case TUN_IP6:
