@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 
 TUNNEL_URI = "http://iana.org/beep/TUNNEL"
+TLS_URI = "http://iana.org/beep/TLS"
 SASL_URI = "http://iana.org/beep/SASL/"
 ECHO_URI = "http://beepgate.test/ECHO"
 BEEP_XML = "application/beep+xml"
@@ -1523,6 +1524,86 @@ def continue_session(result, role="initiator", profiles=(), timeout=DEFAULT_TIME
     """After a TUNNEL <ok/> towards a BEEP final peer: a new Session on the
     same socket, starting from the leftover octets (sends our new greeting)."""
     return Session(result.sock, role, profiles, timeout, initial_data=result.leftover, **kw)
+
+
+# --------------------------------------------------------------------------
+# TLS profile (RFC 3080 sec. 3.1): <ready/> -> <proceed/>, then TLS on the
+# same connection and a tuning reset (both sides greet again, over TLS)
+
+class TlsProfile:
+    """Listener side.  ctx: an ssl.SSLContext (server side); after the
+    handshake `then(session)` is called with a fresh listener Session over
+    the TLS socket offering `profiles` (a dict {uri: factory}, served by the
+    caller or by then).  Refuses a start without <ready/> (501)."""
+
+    def __init__(self, ctx, profiles, then=None, timeout=DEFAULT_TIMEOUT):
+        self.ctx = ctx
+        self.profiles = profiles
+        self.then = then
+        self.timeout = timeout
+        self.sessions = []          # the sessions after TLS
+        self.errors = []
+
+    def __call__(self):
+        return _TlsChannel(self)
+
+
+class _TlsChannel:
+    def __init__(self, prof):
+        self.prof = prof
+
+    def on_start(self, sess, channel, content, m):
+        try:
+            el = parse_xml(content) if content else None
+        except ProtocolError:
+            el = None
+        if el is None or el.tag != "ready":
+            raise ErrorReply(501, "expected <ready/>")
+        sess.reply(m, sess.xml_payload(profile_xml(TLS_URI, "<proceed/>")))
+        sess.stop_serving = True
+        if sess.take_leftover():
+            raise ProtocolError("octets after <ready/> before the TLS handshake")
+        try:
+            tls = self.prof.ctx.wrap_socket(sess.sock, server_side=True)
+        except OSError as e:          # ssl.SSLError is an OSError
+            self.prof.errors.append(e)
+            return Session.HANDLED
+        s2 = Session(tls, "listener", list(self.prof.profiles), self.prof.timeout)
+        self.prof.sessions.append(s2)
+        if self.prof.then:
+            self.prof.then(s2)
+        else:
+            s2.serve(self.prof.profiles)
+        return Session.HANDLED
+
+
+def tls_start(sess, ctx, server_hostname=None):
+    """Initiator side: asks for TLS with <ready/> piggybacked in <start>; on
+    <proceed/> runs the handshake (ctx: a client ssl.SSLContext) and returns
+    a fresh initiator Session over TLS whose greeting was received.  An
+    <error> reply raises ErrorReply; the session then stays usable."""
+    number = sess.next_channel
+    sess.next_channel += 2
+    sess.hold_seq = True
+    try:
+        reply = sess.request(0, sess.xml_payload(start_xml(number, [(TLS_URI, "<ready/>", None)])))
+        if reply.type == "ERR":
+            sess.release_seq()
+            raise ErrorReply(*parse_error(reply.body))
+        el = reply.xml()
+        content = profile_content(el) if el.tag == "profile" else None
+        inner = parse_xml(content) if content else None
+        if inner is None or inner.tag != "proceed":
+            raise ProtocolError("reply to TLS start: %r" % reply.body[:200])
+        if sess.take_leftover():
+            raise ProtocolError("octets after <proceed/> before the TLS handshake")
+        tls = ctx.wrap_socket(sess.sock, server_hostname=server_hostname)
+    except BaseException:
+        sess.hold_seq = False
+        raise
+    s2 = Session(tls, "initiator", [], sess.timeout)
+    s2.wait_greeting()
+    return s2
 
 
 # --------------------------------------------------------------------------
