@@ -14,6 +14,7 @@
 #include "relay/log.h"
 #include "tunnel/beep_blob.h"
 #include "tunnel/beep_session.h"
+#include "tunnel/beep_xml.h"
 #include "tunnel/tunnel_elem.h"
 
 #define TUNNEL_URI     "http://iana.org/beep/TUNNEL"
@@ -233,7 +234,18 @@ nexthop_sasl_reply(struct beep_session *bs, void *arg, const struct beep_msg *m)
 
 	(void)bs;
 	if (m->type != BEEP_RPY) {
-		nexthop_fail(nh, 554, "authentication to the next hop failed: refused");
+		/* pass on what the next hop said (its <error> code and text) */
+		struct beep_xml_doc doc;
+		struct beep_xml_error xe;
+
+		memset(&doc, 0, sizeof(doc));
+		if (m->type == BEEP_ERR && beep_xml_parse(m->body, m->len, &doc, &xe) == 0 &&
+		    doc.kind == BEEP_XML_ERROR)
+			nexthop_fail(nh, 554, "authentication to the next hop failed: it "
+			             "answered %u %s", doc.code, doc.text != NULL ? doc.text : "");
+		else
+			nexthop_fail(nh, 554, "authentication to the next hop failed: refused");
+		beep_xml_doc_clear(&doc);
 		return;
 	}
 	nexthop_sasl_blob(nh, m->body, m->len, true);

@@ -431,7 +431,10 @@ class TunnelTest(RelayTestCase):
         t = beep.tunnel_start(s, beep.tunnel_chain({"ip4": "127.0.0.1", "port": b.port},
                                                    {"ip4": "127.0.0.1", "port": fin.port}))
         self.assertFalse(t.ok)
-        self.assertIn("authentication to the next hop failed", t.text)
+        self.assertEqual(t.code, 554)
+        # the next hop's own answer is passed on, no secret with it
+        self.assertRegex(t.text, r"authentication to the next hop failed: it answered 535 ")
+        self.assertNotIn("not-the-secret", t.text)
         self.assertEqual(fin.connections, 0)
         s.close()
         self.finish(a)
