@@ -40,6 +40,7 @@ config_defaults(struct config *c)
 	c->limits.max_tunnels_per_user = BG_MAX_TUNNELS_PER_USER;
 	c->limits.max_hops = BG_MAX_HOPS;
 	c->limits.buffer = BG_PUMP_BUFFER;
+	c->limits.socket_buffer = BG_SOCKET_BUFFER;
 	c->limits.beep_message = BG_BEEP_MESSAGE_MAX;
 	c->limits.beep_channels = BG_BEEP_CHANNELS_MAX;
 	c->limits.tcpmux_line = BG_TCPMUX_LINE_MAX;

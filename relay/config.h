@@ -47,6 +47,7 @@ struct conf_limits {
 	unsigned max_tunnels_per_user;
 	unsigned max_hops;
 	size_t   buffer;                /* pump bytes per direction */
+	size_t   socket_buffer;         /* SO_SNDBUF/SO_RCVBUF of a tunnel's sockets; 0: kernel's */
 	size_t   beep_message;
 	unsigned beep_channels;
 	size_t   tcpmux_line;

@@ -18,6 +18,11 @@
 #define BG_PUMP_BUFFER             (256 * 1024) /* limits { buffer }: bytes queued per direction */
 #define BG_PUMP_BUFFER_MIN         4096
 #define BG_PUMP_BUFFER_MAX         (64 * 1024 * 1024)
+/* limits { socket-buffer }: SO_SNDBUF and SO_RCVBUF of both sockets of a
+ * tunnel once it pumps; 0 (off, the default) leaves the kernel's autotuning. */
+#define BG_SOCKET_BUFFER           0
+#define BG_SOCKET_BUFFER_MIN       4096
+#define BG_SOCKET_BUFFER_MAX       (16 * 1024 * 1024)
 
 /* Timeouts, seconds */
 #define BG_TIMEOUT_HANDSHAKE       10      /* timeouts { handshake }: total, name/greeting/SASL/TUNNEL */

@@ -167,7 +167,8 @@ static void parse_admin(struct parse_state *, char *, int64_t, bool, const PARSE
 %token NAMESERVER "nameserver" OFF "off" ON "on" PASS "pass" PENALTY "penalty" PER "per"
 %token PLAINTEXT "plaintext" PORT "port" PROFILE "profile" QUIET "quiet" REALM "realm"
 %token RELAY "relay" REQUIRE "require" ROOT "root" ROUTE "route" SASL "sasl"
-%token SECRET "secret" SERVICE "service" SOURCE "source" TCPMUX "tcpmux"
+%token SECRET "secret" SERVICE "service" SOCKETBUFFER "socket-buffer" SOURCE "source"
+%token TCPMUX "tcpmux"
 %token TCPMUXLINE "tcpmux-line" TIMEOUTS "timeouts" TLS "tls" TO "to" TUNNEL "tunnel"
 %token USER "user" VERBOSE "verbose" VERIFYCLIENT "verify-client" VERIFYNAME "verify-name"
 %token VIA "via"
@@ -338,6 +339,12 @@ limitopt	: MAXSESSIONS count		{
 			                BG_PUMP_BUFFER_MAX))
 				ps->c->limits.buffer = (size_t)$2;
 		}
+		| SOCKETBUFFER size		{
+			if (parse_range(ps, &@2, "socket-buffer", $2, BG_SOCKET_BUFFER_MIN,
+			                BG_SOCKET_BUFFER_MAX))
+				ps->c->limits.socket_buffer = (size_t)$2;
+		}
+		| SOCKETBUFFER OFF		{ ps->c->limits.socket_buffer = 0; }
 		| BEEPMESSAGE size		{
 			if (parse_range(ps, &@2, "beep-message", $2, BG_CONF_BEEP_MESSAGE_MIN,
 			                BG_CONF_BEEP_MESSAGE_MAX))
@@ -1067,7 +1074,8 @@ static const struct {
 	{ "penalty", PENALTY }, { "per", PER }, { "plaintext", PLAINTEXT }, { "port", PORT },
 	{ "profile", PROFILE }, { "quiet", QUIET }, { "realm", REALM }, { "relay", RELAY },
 	{ "require", REQUIRE }, { "root", ROOT }, { "route", ROUTE }, { "sasl", SASL },
-	{ "secret", SECRET }, { "service", SERVICE }, { "source", SOURCE },
+	{ "secret", SECRET }, { "service", SERVICE }, { "socket-buffer", SOCKETBUFFER },
+	{ "source", SOURCE },
 	{ "tcpmux", TCPMUX }, { "tcpmux-line", TCPMUXLINE }, { "timeouts", TIMEOUTS },
 	{ "tls", TLS }, { "to", TO }, { "tunnel", TUNNEL }, { "user", USER },
 	{ "verbose", VERBOSE }, { "verify-client", VERIFYCLIENT },

@@ -259,6 +259,17 @@ session_start_pump(struct session *s, const uint8_t *pre_c2s, size_t n_c2s,
 	struct pump_config pc;
 
 	session_clear_deadline(s);
+	if (s->conf->limits.socket_buffer > 0) {
+		/* Bounds what the kernel holds for this tunnel too: a slow
+		 * reader otherwise lets the send buffer grow to tcp_wmem's
+		 * maximum (4 MiB on Linux) and the receive buffer to tcp_rmem's. */
+		int v = (int)s->conf->limits.socket_buffer, i, fds[2] = { s->cfd, s->sfd };
+
+		for (i = 0; i < 2; i++) {
+			(void)setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+			(void)setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+		}
+	}
 	pump_config_default(&pc);
 	pc.buffer = s->conf->limits.buffer;
 	pc.idle_ms = s->conf->timeouts.idle;

@@ -136,6 +136,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c->limits.max_tunnels_per_user, BG_MAX_TUNNELS_PER_USER);
 	CU_ASSERT_EQUAL(c->limits.max_hops, BG_MAX_HOPS);
 	CU_ASSERT_EQUAL(c->limits.buffer, BG_PUMP_BUFFER);
+	CU_ASSERT_EQUAL(c->limits.socket_buffer, 0);
 	CU_ASSERT_EQUAL(c->limits.beep_message, BG_BEEP_MESSAGE_MAX);
 	CU_ASSERT_EQUAL(c->limits.beep_channels, BG_BEEP_CHANNELS_MAX);
 	CU_ASSERT_EQUAL(c->limits.tcpmux_line, BG_TCPMUX_LINE_MAX);
@@ -687,6 +688,20 @@ test_ipv6_and_lexing(void)
 }
 
 static void
+test_socket_buffer(void)
+{
+	struct config *c = load_ok("sb1.conf", "limits { socket-buffer 64k }\n");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->limits.socket_buffer, 65536);
+	config_unref(c);
+	c = load_ok("sb2.conf", "limits { socket-buffer 64k }\nlimits { socket-buffer off }\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->limits.socket_buffer, 0);
+	config_unref(c);
+}
+
+static void
 test_secret_files(void)
 {
 	struct config *c;
@@ -913,6 +928,11 @@ static const struct bad bad_files[] = {
 	{ "keymode.conf", "tls \"t\" { certificate \"c\" key \"open.secret\" }\n",
 	  { "@/keymode.conf:1: key file @/open.secret is readable by group or others "
 	    "(chmod 600)" } },
+	{ "sockbuf.conf", "limits { socket-buffer 1k }\nlimits { socket-buffer 17m }\n"
+	  "limits { socket-buffer on }\n",
+	  { "@/sockbuf.conf:1: socket-buffer 1024 is out of range (4096-16777216)",
+	    "@/sockbuf.conf:2: socket-buffer 17825792 is out of range (4096-16777216)",
+	    "@/sockbuf.conf:3: syntax error at \"on\", expected a name, a number or off" } },
 	{ "buffer.conf", "limits { buffer 1k }\nlimits { buffer 65m }\n",
 	  { "@/buffer.conf:1: buffer 1024 is out of range (4096-67108864)",
 	    "@/buffer.conf:2: buffer 68157440 is out of range (4096-67108864)" } },
@@ -1139,6 +1159,7 @@ main(void)
 		{ "macros", test_macros },
 		{ "include", test_include },
 		{ "IPv6 and lexing", test_ipv6_and_lexing },
+		{ "socket-buffer", test_socket_buffer },
 		{ "secret files", test_secret_files },
 		{ "SASL user database permissions", test_sasldb_files },
 		{ "bad files", test_bad_files },
