@@ -4,12 +4,18 @@ as it can, while each client reads 10 KiB/s.
 The relay must hold backpressure: the bytes queued inside a tunnel's pump
 never exceed `limits { buffer }` (sampled from /metrics and /status on the
 admin listener all along), its RSS stays under baseline + N x (2 x buffer +
-a small constant), and once the clients read at full speed every byte
-arrives (sha256 per tunnel)."""
+a small constant), the kernel's TCP memory under what `limits {
+socket-buffer }` allows, and once the clients read at full speed every byte
+arrives (sha256 per tunnel).
+
+Without socket-buffer the kernel lets the send buffer towards a slow reader
+grow to tcp_wmem's maximum (4 MiB): 500 such tunnels exhausted the machine's
+tcp_mem ("TCP: out of memory"), and the kernel reset unrelated connections."""
 import hashlib
 import re
 import selectors
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -24,11 +30,14 @@ from reliability.relutil import (Daemon, figure, finish, raise_nofile, size,
 N = size(50, 500)
 SLOW_SECONDS = size(12, 40)
 READ_RATE = 10 * 1024                 # bytes per second per client
-STREAM = size(8, 8) * 1024 * 1024     # bytes the far end sends per tunnel
+STREAM = 2 * 1024 * 1024              # bytes the far end sends per tunnel
 BUFFER = 64 * 1024                    # limits { buffer }
+SOCKBUF = 64 * 1024                   # limits { socket-buffer } (the kernel doubles it)
+FAR_SNDBUF = 64 * 1024                # the far end's own send buffer
 CLIENT_RCVBUF = 16 * 1024             # keeps the kernel from hiding the backpressure
 PER_TUNNEL_CONST_KIB = 48             # documented: session, BEEP and SASL state, sockets
 RSS_SLACK_KIB = 4 * 1024              # allocator arenas
+STATUS_LISTED = 200                   # /status lists this many sessions (BG_METRICS_STATUS_SESSIONS)
 ASAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:quarantine_size_mb=0:"
                             "thread_local_quarantine_size_kb=0"}
 
@@ -45,6 +54,7 @@ class Streamer:
         self.sel = selectors.DefaultSelector()
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, FAR_SNDBUF)
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(4096)
         self.lsock.setblocking(False)
@@ -118,7 +128,21 @@ def open_tunnel(port, far_port):
         raise RuntimeError("TUNNEL: %s %s" % (t.code, t.text))
     h = hashlib.sha256()
     h.update(t.leftover)
-    return {"sock": t.sock, "hash": h, "got": len(t.leftover), "eof": False}
+    return {"sock": t.sock, "hash": h, "got": len(t.leftover), "eof": False, "error": None,
+            "name": "%s:%d" % t.sock.getsockname()}
+
+
+def relay_socket_kib(port, far_port):
+    """Kernel memory of the relay's tunnel sockets (`ss -tm`: bytes received
+    and not read, plus bytes queued to send), summed over the connections
+    accepted on `port` and those made to `far_port`."""
+    r = subprocess.run(["ss", "-tmnH", "state", "established",
+                        "( sport = :%d or dport = :%d )" % (port, far_port)],
+                       capture_output=True, text=True, timeout=30)
+    total = 0
+    for m in re.finditer(r"skmem:\(r(\d+),rb\d+,t(\d+),tb\d+,f\d+,w(\d+)", r.stdout):
+        total += int(m.group(1)) + max(int(m.group(2)), int(m.group(3)))
+    return total // 1024
 
 
 def http_get(port, path):
@@ -129,15 +153,17 @@ def http_get(port, path):
 class Sampler:
     """Polls the admin listener and the RSS while the clients read slowly."""
 
-    def __init__(self, d, admin):
-        self.d, self.admin = d, admin
+    def __init__(self, d, admin, port, far_port):
+        self.d, self.admin, self.port, self.far_port = d, admin, port, far_port
         self.queued_max = 0            # from /metrics, largest queue of any tunnel
         self.status_max = 0            # from /status, per session line
         self.at_bound = set()          # sessions seen with a full queue
         self.lines = 0
         self.rss = []
+        self.tcp = []
         self.samples = 0
         self.errors = []
+        self.t0 = time.monotonic()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -158,9 +184,10 @@ class Sampler:
                     if q >= BUFFER * 3 // 4:
                         self.at_bound.add(sid)
                 self.rss.append(self.d.rss_kib())
+                self.tcp.append(relay_socket_kib(self.port, self.far_port))
                 self.samples += 1
             except Exception as e:     # counted: a sampler that fails proves nothing
-                self.errors.append(repr(e))
+                self.errors.append("%r after %.1fs" % (e, time.monotonic() - self.t0))
             self.stop.wait(0.5)
 
     def finish(self):
@@ -183,7 +210,8 @@ def read_slowly(tunnels, seconds):
                 d = t["sock"].recv(per_tick)
             except BlockingIOError:
                 continue
-            except OSError:
+            except OSError as e:
+                t["error"] = "slow phase: %r" % e
                 d = b""
             if not d:
                 t["eof"] = True
@@ -206,11 +234,13 @@ def read_rest(tunnels, timeout):
                 d = t["sock"].recv(1 << 20)
             except BlockingIOError:
                 continue
-            except OSError:
+            except OSError as e:
+                t["error"] = "fast phase: %r" % e
                 d = b""
             if not d:
                 t["eof"] = True
                 sel.unregister(t["sock"])
+                t["sock"].close()
                 continue
             t["hash"].update(d)
             t["got"] += len(d)
@@ -224,9 +254,9 @@ def main():
     want = sha256(data)
     far = Streamer(data)
     port, admin = free_port(), free_port()
-    conf = ("limits { buffer %d max-sessions-per-source %d connection-rate off }\n"
-            % (BUFFER, N + 50) +
-            "timeouts { handshake 10s connect 3s idle 120s fin 30s hard-stop 5s }\n" +
+    conf = ("limits { buffer %d socket-buffer %d max-sessions-per-source %d "
+            "connection-rate off }\n" % (BUFFER, SOCKBUF, N + 50) +
+            "timeouts { handshake 10s connect 3s idle 600s fin 30s hard-stop 5s }\n" +
             'sasl {\n  database "%s"\n  realm "%s"\n}\n' % (db, REALM) +
             "admin on 127.0.0.1 port %d\n" % admin +
             "listen on 127.0.0.1 port %d tunnel\n" % port +
@@ -241,7 +271,7 @@ def main():
     t0 = time.monotonic()
     tunnels = [open_tunnel(port, far.port) for _ in range(N)]
     setup = time.monotonic() - t0
-    sampler = Sampler(d, admin)
+    sampler = Sampler(d, admin, port, far.port)
     read_slowly(tunnels, SLOW_SECONDS)
     sampler.finish()
     slow_bytes = sum(t["got"] for t in tunnels)
@@ -254,11 +284,11 @@ def main():
            "%d/%d tunnels seen with a full queue (>= 3/4 of the bound); %d samples in %ds"
            % (sampler.queued_max, sampler.status_max, sampler.lines, len(sampler.at_bound), N,
               sampler.samples, SLOW_SECONDS),
-           "<= buffer %d B, backpressure seen (a full queue in at least half the tunnels)"
-           % BUFFER,
+           "<= buffer %d B, backpressure seen (a full queue in at least half the tunnels "
+           "/status lists, at most %d)" % (BUFFER, STATUS_LISTED),
            sampler.samples >= 5 and not sampler.errors and
            0 < sampler.queued_max <= BUFFER and sampler.status_max <= BUFFER and
-           len(sampler.at_bound) >= N // 2)
+           len(sampler.at_bound) >= min(N, STATUS_LISTED) // 2)
     peak = max(sampler.rss) if sampler.rss else 0
     bound = base_rss + N * (2 * BUFFER // 1024 + PER_TUNNEL_CONST_KIB) + RSS_SLACK_KIB
     figure("slowreader-rss",
@@ -267,6 +297,15 @@ def main():
            "baseline + N x (2 x %d KiB + %d KiB) + %d KiB = %d KiB"
            % (BUFFER // 1024, PER_TUNNEL_CONST_KIB, RSS_SLACK_KIB, bound),
            0 < peak <= bound)
+    peak_tcp = max(sampler.tcp) if sampler.tcp else 0
+    # per tunnel: two sockets, each receiving and sending at most 2 x SOCKBUF
+    per_tunnel = 2 * 2 * 2 * SOCKBUF
+    figure("slowreader-kernel",
+           "kernel memory of the relay's tunnel sockets (ss -tm) peak %d KiB: %.1f KiB per "
+           "tunnel with socket-buffer %d KiB" % (peak_tcp, peak_tcp / N, SOCKBUF // 1024),
+           "N x 2 sockets x 2 x (2 x %d KiB) = %d KiB" % (SOCKBUF // 1024,
+                                                           N * per_tunnel // 1024),
+           0 < peak_tcp <= N * per_tunnel // 1024)
     good = sum(1 for t in tunnels if t["got"] == STREAM and t["hash"].hexdigest() == want)
     figure("slowreader-bytes",
            "%d/%d tunnels delivered all %d bytes with the right sha256 (%.1f MiB read slowly "
@@ -277,6 +316,10 @@ def main():
            good == N and far.connections == N + 1)
     if sampler.errors:
         print("sampler errors: %s" % sampler.errors[:3])
+    for t in tunnels:
+        if t["got"] != STREAM or t["hash"].hexdigest() != want:
+            print("tunnel from %s: %d bytes, eof %s, error %s"
+                  % (t["name"], t["got"], t["eof"], t["error"]))
     far.close()
     cleanup(sdir)
     finish([d])
