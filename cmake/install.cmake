@@ -7,6 +7,7 @@
 # the package is reproducible).
 set(BEEPGATE_MANPAGES
     docs/man/beeptunnel.1
+    docs/man/idxp-peer.1
     docs/man/beepgated.conf.5
     docs/man/beepgated.8
     docs/man/beepgate-passwd.8)

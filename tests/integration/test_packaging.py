@@ -20,7 +20,7 @@ SRC = os.environ.get("BEEPGATE_SRC", os.path.abspath(os.path.join(os.path.dirnam
 BUILD = os.environ.get("BEEPGATE_BUILD", os.path.join(SRC, "build", "plain"))
 BEEPGATED = os.path.join(BUILD, "beepgated")
 MAN_DIR = os.path.join(SRC, "docs", "man")
-MANPAGES = ["beeptunnel.1", "beepgated.conf.5", "beepgated.8", "beepgate-passwd.8"]
+MANPAGES = ["beeptunnel.1", "idxp-peer.1", "beepgated.conf.5", "beepgated.8", "beepgate-passwd.8"]
 GUIDE = os.path.join(SRC, "docs", "admin-guide.md")
 GUIDE_MARKER = "<!-- beepgated -n -->"
 
@@ -139,6 +139,9 @@ class ManPages(unittest.TestCase):
 
     def test_beeptunnel_options_documented(self):
         self._tool_options_documented("beeptunnel", "beeptunnel.1")
+
+    def test_idxp_peer_options_documented(self):
+        self._tool_options_documented("idxp-peer", "idxp-peer.1")
 
     def test_beepgate_passwd_options_documented(self):
         self._tool_options_documented("beepgate-passwd", "beepgate-passwd.8")
@@ -262,6 +265,8 @@ class DebianPackage(unittest.TestCase):
         if os.path.exists(os.path.join(BUILD, "beeptunnel")):
             expect["/usr/bin/beeptunnel"] = "-rwxr-xr-x"
         expect["/usr/sbin/beepgate-passwd"] = "-rwxr-xr-x"
+        expect["/usr/bin/idxp-peer"] = "-rwxr-xr-x"
+        expect["/usr/share/man/man1/idxp-peer.1.gz"] = "-rw-r--r--"
         for path, mode in expect.items():
             self.assertIn(path, files, "missing from the package")
             self.assertEqual(files[path], mode, path)
@@ -274,7 +279,8 @@ class DebianPackage(unittest.TestCase):
             self.assertNotIn("_CPack_Packages", path)
         # the executables are exactly the programs
         progs = sorted(p for p, m in files.items() if "x" in m[1:4] and not m.startswith("d"))
-        allowed = {"/usr/sbin/beepgated", "/usr/bin/beeptunnel", "/usr/sbin/beepgate-passwd"}
+        allowed = {"/usr/sbin/beepgated", "/usr/bin/beeptunnel", "/usr/sbin/beepgate-passwd",
+                   "/usr/bin/idxp-peer"}
         self.assertTrue(set(progs) <= allowed, progs)
 
     def test_man_pages_in_package_are_the_sources(self):

@@ -112,8 +112,8 @@ ask(int tty, const char *prompt, char *buf, size_t size)
 	struct termios old, quiet;
 	ssize_t n;
 
-	if (write(tty, prompt, strlen(prompt)) < 0)
-		return -1;
+	/* echo off first, then the prompt: nothing typed after the prompt
+	 * is shown or thrown away */
 	if (tcgetattr(tty, &old) != 0)
 		return -1;
 	quiet = old;
@@ -121,6 +121,10 @@ ask(int tty, const char *prompt, char *buf, size_t size)
 	quiet.c_lflag |= ICANON;
 	if (tcsetattr(tty, TCSAFLUSH, &quiet) != 0)
 		return -1;
+	if (write(tty, prompt, strlen(prompt)) < 0) {
+		(void)tcsetattr(tty, TCSAFLUSH, &old);
+		return -1;
+	}
 	n = read_line(tty, buf, size);
 	(void)tcsetattr(tty, TCSAFLUSH, &old);
 	(void)write(tty, "\n", 1);
