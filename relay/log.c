@@ -132,3 +132,25 @@ log_addr(const struct sockaddr *sa, char *buf, unsigned int len)
 	}
 	return buf;
 }
+
+const char *
+log_quote(const char *s, char *buf, size_t len)
+{
+	size_t i, j = 0;
+	unsigned char ch;
+
+	if (len == 0)
+		return buf;
+	for (i = 0; s[i] != '\0' && j + 5 < len; i++) {
+		ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+			buf[j++] = (char)ch;
+		else if (ch == '"' || ch == '\\') {
+			buf[j++] = '\\';
+			buf[j++] = (char)ch;
+		} else
+			j += (size_t)snprintf(buf + j, len - j, "\\x%02x", ch);
+	}
+	buf[j] = '\0';
+	return buf;
+}

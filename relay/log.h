@@ -1,6 +1,7 @@
 /* log: syslog or stderr logging, and rate-limited lines for hostile input. */
 #ifndef RELAY_LOG_H
 #define RELAY_LOG_H
+#include <stddef.h>
 #include <stdint.h>
 #include <syslog.h>
 #include <time.h>
@@ -29,6 +30,13 @@ struct log_ratelimit {
 };
 void log_limited(struct log_ratelimit *rl, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Copies s into buf for a quoted log field, as the policy audit lines
+ * write values from the network: '"' and '\' backslash-escaped, control
+ * and non-ASCII bytes \xHH, so no text can end a field or a line.  Cut
+ * (never mid-escape) when buf is short; returns buf. */
+#define LOG_QUOTE_MAX 1024
+const char *log_quote(const char *s, char *buf, size_t len);
 
 /* Formats an address for logs ("127.0.0.1:604", "[::1]:1") into buf. */
 struct sockaddr;

@@ -86,6 +86,7 @@ static void __attribute__((format(printf, 3, 4)))
 nexthop_fail(struct nexthop *nh, unsigned code, const char *fmt, ...)
 {
 	va_list ap;
+	char qtext[LOG_QUOTE_MAX];
 
 	switch (nh->phase) {
 	case NH_GREETING:
@@ -105,8 +106,8 @@ nexthop_fail(struct nexthop *nh, unsigned code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(nh->r_text, sizeof(nh->r_text), fmt, ap);
 	va_end(ap);
-	log_debug("session=%llx next hop %s: %u %s", (unsigned long long)nh->sid, nh->host,
-	          code, nh->r_text);
+	log_debug("session=%llx next hop %s: %u \"%s\"", (unsigned long long)nh->sid, nh->host,
+	          code, log_quote(nh->r_text, qtext, sizeof(qtext)));
 	event_active(nh->later, EV_TIMEOUT, 0);
 }
 
@@ -156,6 +157,12 @@ nexthop_ended(void *arg, const char *reason)
 
 	switch (nh->phase) {
 	case NH_GREETING:
+		if (beep_session_fail_code(nh->bs) == BEEP_FAIL_REFUSED) {
+			/* a BEEP peer answering with <error> instead of a
+			 * greeting is unavailable for now (RFC 3080 2.3.1.1) */
+			nexthop_fail(nh, 450, "next hop refused the BEEP session (%s)", reason);
+			return;
+		}
 		nexthop_head_text(nh, head, sizeof(head));
 		if (head[0] == '\0')
 			nexthop_fail(nh, 550, "next hop sent no BEEP greeting (%s)", reason);
@@ -175,6 +182,37 @@ nexthop_ended(void *arg, const char *reason)
 
 /* SASL toward the next hop ------------------------------------------------ */
 
+/* The next hop answered our authentication with <error code text>: its
+ * words go to the client, under our code (the client's own authentication
+ * was fine; ours failed).  A 4xx from it (421 unavailable, 454 temporary
+ * failure, e.g. a penalty) is temporary: 450; anything else is final: 554. */
+static void
+nexthop_sasl_refused(struct nexthop *nh, unsigned code, const char *text)
+{
+	if (code >= 400 && code < 500)
+		nexthop_fail(nh, 450, "authentication to the next hop failed for now: it "
+		             "answered %u %s", code, text != NULL ? text : "");
+	else
+		nexthop_fail(nh, 554, "authentication to the next hop failed: it answered %u %s",
+		             code, text != NULL ? text : "");
+}
+
+/* The same for an <error> document in a reply; false if it is none. */
+static bool
+nexthop_sasl_error_doc(struct nexthop *nh, const uint8_t *xml, size_t len)
+{
+	struct beep_xml_doc doc;
+	struct beep_xml_error xe;
+	bool is_error;
+
+	memset(&doc, 0, sizeof(doc));
+	is_error = beep_xml_parse(xml, len, &doc, &xe) == 0 && doc.kind == BEEP_XML_ERROR;
+	if (is_error)
+		nexthop_sasl_refused(nh, doc.code, doc.text);
+	beep_xml_doc_clear(&doc);
+	return is_error;
+}
+
 static void nexthop_sasl_reply(struct beep_session *bs, void *arg, const struct beep_msg *m);
 
 /* Handles one <blob> from the next hop (in the start reply or an RPY). */
@@ -192,7 +230,9 @@ nexthop_sasl_blob(struct nexthop *nh, const uint8_t *xml, size_t len, bool prese
 	if (!present) {
 		memset(&blob, 0, sizeof(blob));
 	} else if (beep_blob_parse(xml, len, &blob, &err) != 0) {
-		nexthop_fail(nh, 554, "authentication to the next hop failed: %s", err);
+		/* some peers put an <error> where the <blob> belongs */
+		if (!nexthop_sasl_error_doc(nh, xml, len))
+			nexthop_fail(nh, 554, "authentication to the next hop failed: %s", err);
 		return;
 	}
 	if (blob.status == BEEP_BLOB_ABORT) {
@@ -235,17 +275,9 @@ nexthop_sasl_reply(struct beep_session *bs, void *arg, const struct beep_msg *m)
 	(void)bs;
 	if (m->type != BEEP_RPY) {
 		/* pass on what the next hop said (its <error> code and text) */
-		struct beep_xml_doc doc;
-		struct beep_xml_error xe;
-
-		memset(&doc, 0, sizeof(doc));
-		if (m->type == BEEP_ERR && beep_xml_parse(m->body, m->len, &doc, &xe) == 0 &&
-		    doc.kind == BEEP_XML_ERROR)
-			nexthop_fail(nh, 554, "authentication to the next hop failed: it "
-			             "answered %u %s", doc.code, doc.text != NULL ? doc.text : "");
-		else
-			nexthop_fail(nh, 554, "authentication to the next hop failed: refused");
-		beep_xml_doc_clear(&doc);
+		if (m->type != BEEP_ERR || !nexthop_sasl_error_doc(nh, m->body, m->len))
+			nexthop_fail(nh, 554, "authentication to the next hop failed: it answered "
+			             "with a %s that is no <error>", beep_frame_type_name(m->type));
 		return;
 	}
 	nexthop_sasl_blob(nh, m->body, m->len, true);
@@ -258,8 +290,7 @@ nexthop_sasl_started(struct beep_session *bs, void *arg, const struct beep_start
 
 	(void)bs;
 	if (!r->ok) {
-		nexthop_fail(nh, 554, "authentication to the next hop failed: %u %s", r->code,
-		             r->text ? r->text : "");
+		nexthop_sasl_refused(nh, r->code, r->text);
 		return;
 	}
 	nh->sasl_ch = r->channel;
@@ -301,8 +332,16 @@ nexthop_sasl(struct nexthop *nh)
 	}
 	if (auth_sasl_client_start(nh->sasl, offered, noff, &mech, &out, &outlen, &have_out)
 	    == AUTH_SASL_FAIL) {
-		nexthop_fail(nh, 534, "authentication to the next hop failed: %s",
-		             auth_sasl_client_error(nh->sasl));
+		char list[AUTH_SASL_MECHS_MAX * (AUTH_SASL_MECH_NAME_MAX + 1) + 1];
+		size_t off = 0;
+
+		list[0] = '\0';
+		for (i = 0; i < noff && off < sizeof(list); i++)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%.*s",
+			                        i > 0 ? " " : "", AUTH_SASL_MECH_NAME_MAX,
+			                        offered[i]);
+		nexthop_fail(nh, 534, "authentication to the next hop failed: %s (it offers: %s)",
+		             auth_sasl_client_error(nh->sasl), noff > 0 ? list : "none");
 		return;
 	}
 	snprintf(uri, sizeof(uri), "%s%s", SASL_URI_PFX, mech);
