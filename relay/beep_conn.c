@@ -33,6 +33,13 @@
 /* How the pending TUNNEL request is to be answered. */
 enum tun_answer { TUN_VIA_START, TUN_VIA_RPY };
 
+/* What policy said about the pending request, for its audit line. */
+enum tun_decision {
+	TUN_DEC_NONE,          /* not asked: refused before (syntax, limits) */
+	TUN_DEC_PASS,          /* an address or service was allowed */
+	TUN_DEC_DENY,          /* refused by policy (rules, guards, catalog) */
+};
+
 struct beep_conn {
 	struct session          *s;
 	struct beep_session     *bs;
@@ -57,6 +64,7 @@ struct beep_conn {
 	uint8_t                 *nh_rest;      /* next hop bytes after its <ok/> */
 	size_t                   nh_nrest;
 	char                     canon[TUNNEL_ELEM_DESCRIBE_MAX];
+	enum tun_decision        decision;
 	uint64_t                 tun_t0;       /* metrics_clock() at the request */
 	bool                     tunneled;     /* <ok/> sent: counted as active */
 	bool                     in_start;     /* inside tun_start: refuse synchronously */
@@ -65,6 +73,8 @@ struct beep_conn {
 	char                     mechs[AUTH_SASL_MECHS_MAX][AUTH_SASL_MECH_NAME_MAX + 1];
 	size_t                   nmechs;
 };
+
+static void tun_audit(struct beep_conn *, const char *, unsigned, const char *);
 
 static struct log_ratelimit rl_proto = { .interval = 1 };
 static struct log_ratelimit rl_auth = { .interval = 1 };
@@ -85,6 +95,9 @@ beep_conn_free(void *arg)
 
 	if (c == NULL)
 		return;
+	if (c->tun_busy && !c->tunneled && c->bs != NULL)
+		/* the session ends (the client left) with a request pending */
+		tun_audit(c, "abandoned", 0, "session closed before an answer");
 	nexthop_cancel(c->nh);
 	srvquery_cancel(c->srvq);
 	free(c->srv_t);
@@ -117,14 +130,47 @@ tun_reset(struct beep_conn *c)
 	session_set_state(c->s, SESSION_BEEP);
 }
 
+static const char *
+tun_decision_name(enum tun_decision d)
+{
+	switch (d) {
+	case TUN_DEC_NONE: return "-";
+	case TUN_DEC_PASS: return "pass";
+	case TUN_DEC_DENY: return "deny";
+	}
+	return "?";
+}
+
+/* The one audit line of a TUNNEL request: who asked (session, source,
+ * user), what (the canonical element), where it went (dst: the connected
+ * address once connected, else the destination asked for), what policy
+ * said, and how it ended.  The per-address policy lines ("audit ...")
+ * come before it. */
+static void
+tun_audit_line(struct beep_conn *c, const char *canon, const char *dst,
+               enum tun_decision dec, const char *outcome, unsigned code, const char *text)
+{
+	char src[LOG_ADDRSTRLEN], user[LOG_QUOTE_MAX], qtext[LOG_QUOTE_MAX];
+
+	log_info("tunnel session=%llx src=%s user=%s req=\"%s\" dst=%s decision=%s outcome=%s "
+	         "code=%u text=\"%s\"", (unsigned long long)c->s->id,
+	         session_src(c->s, src, sizeof(src)),
+	         c->s->user ? log_quote(c->s->user, user, sizeof(user)) : "-", canon, dst,
+	         tun_decision_name(dec), outcome, code, log_quote(text, qtext, sizeof(qtext)));
+}
+
 static void
 tun_audit(struct beep_conn *c, const char *outcome, unsigned code, const char *text)
 {
-	char src[LOG_ADDRSTRLEN];
+	tun_audit_line(c, c->canon, c->s->dst, c->decision, outcome, code, text);
+}
 
-	log_info("tunnel session=%llx src=%s user=%s req=\"%s\" dst=%s outcome=%s code=%u "
-	         "text=\"%s\"", (unsigned long long)c->s->id, session_src(c->s, src, sizeof(src)),
-	         c->s->user ? c->s->user : "-", c->canon, c->s->dst, outcome, code, text);
+/* A request refused before it was read (not authenticated, one already
+ * in progress): nothing of it is known. */
+static void
+tun_audit_early(struct beep_conn *c, unsigned code, const char *text)
+{
+	tun_audit_line(c, "-", "-", TUN_DEC_NONE, "refused", code, text);
 }
 
 /* Refuses the pending request; the session stays usable for another. */
@@ -232,6 +278,7 @@ tun_connected(struct session *s, int fd, int result)
 	case CONNECTOR_OK:
 		break;
 	case CONNECTOR_REFUSED:
+		c->decision = TUN_DEC_DENY;
 		tun_refuse(c, 537, "destination not authorized");
 		return;
 	case CONNECTOR_RESOLVE:
@@ -292,6 +339,10 @@ tun_policy_check(void *arg, const struct addr *a, uint16_t port)
 	req.port = port;
 	policy_decide(&s->conf->policy, &req, &dec);
 	session_audit(s, &req, &dec);
+	if (dec.action == POLICY_PASS)
+		c->decision = TUN_DEC_PASS;
+	else if (c->decision == TUN_DEC_NONE)
+		c->decision = TUN_DEC_DENY;
 	return dec.action == POLICY_PASS;
 }
 
@@ -310,6 +361,7 @@ tun_service_allowed(struct beep_conn *c, const struct catalog_service *svc,
 	req.service = svc->name;
 	policy_decide(&c->s->conf->policy, &req, &dec);
 	session_audit(c->s, &req, &dec);
+	c->decision = dec.action == POLICY_PASS ? TUN_DEC_PASS : TUN_DEC_DENY;
 	return dec.action == POLICY_PASS;
 }
 
@@ -508,6 +560,7 @@ tun_route(struct beep_conn *c)
 	switch (c->elem->kind) {
 	case TUN_FQDN_SRV:
 		if (s->conf->policy.catalog_only) {
+			c->decision = TUN_DEC_DENY;
 			tun_refuse(c, 554, "source routing refused: use a catalog endpoint or profile");
 			return;
 		}
@@ -517,6 +570,7 @@ tun_route(struct beep_conn *c)
 	case TUN_IP4:
 	case TUN_IP6:
 		if (s->conf->policy.catalog_only) {
+			c->decision = TUN_DEC_DENY;
 			tun_refuse(c, 554, "source routing refused: use a catalog endpoint or profile");
 			return;
 		}
@@ -544,6 +598,7 @@ tun_route(struct beep_conn *c)
 		/* unknown and forbidden names get the same answer */
 		if (svc == NULL || !tun_service_allowed(c, svc, via) ||
 		    tun_route_service(c, svc, &host, &port) != 0) {
+			c->decision = TUN_DEC_DENY;
 			tun_refuse(c, 537, "no such service, or not authorized");
 			return;
 		}
@@ -564,6 +619,7 @@ tun_request(struct beep_conn *c, const uint8_t *xml, size_t len)
 
 	memset(&err, 0, sizeof(err));
 	c->tun_t0 = metrics_clock();
+	c->decision = TUN_DEC_NONE;
 	snprintf(c->canon, sizeof(c->canon), "-");
 	if (tunnel_elem_parse(xml, len, c->s->conf->limits.max_hops, &c->elem, &err) != 0) {
 		tun_refuse(c, err.code ? err.code : 500, "%s", err.text);
@@ -591,6 +647,7 @@ tun_message(struct beep_session *bs, void *arg, const struct beep_msg *m)
 	if (c->tun_busy) {
 		/* the element came in <start>, or one is being served */
 		metrics_tunnel_refused(c->s->srv, 550);
+		tun_audit_early(c, 550, "a tunnel request is already in progress");
 		(void)beep_session_reply(c->bs, m->channel, m->msgno, BEEP_ERR, BEEP_CT_BEEPXML,
 		                         (const uint8_t *)"<error code='550'>a tunnel request is "
 		                         "already in progress</error>", 66, 0);
@@ -616,18 +673,21 @@ tun_start(struct beep_session *bs, void *arg, const struct beep_start_req *req,
 		ans->code = 530;
 		ans->text = "authentication required";
 		metrics_tunnel_refused(c->s->srv, ans->code);
+		tun_audit_early(c, ans->code, ans->text);
 		return BEEP_START_ERROR;
 	}
 	if (!auth_sasl_server_may_tunnel(c->sasl)) {
 		ans->code = 537;
 		ans->text = "anonymous users may not tunnel";
 		metrics_tunnel_refused(c->s->srv, ans->code);
+		tun_audit_early(c, ans->code, ans->text);
 		return BEEP_START_ERROR;
 	}
 	if (c->tun_busy) {
 		ans->code = 550;
 		ans->text = "a tunnel request is already in progress";
 		metrics_tunnel_refused(c->s->srv, ans->code);
+		tun_audit_early(c, ans->code, ans->text);
 		return BEEP_START_ERROR;
 	}
 	if (!req->has_piggyback)
@@ -868,6 +928,20 @@ conn_ended(void *arg, const char *reason)
 	session_close(c->s, why);
 }
 
+/* The set-up deadline: a pending request gets its error (RFC 3620 450)
+ * before the session is closed, written out at once as far as the socket
+ * takes it. */
+static void
+beep_conn_deadline(struct session *s)
+{
+	struct beep_conn *c = s->proto;
+
+	if (c == NULL || !c->tun_busy || c->tunneled)
+		return;
+	tun_refuse(c, 450, "no answer from the destination within the set-up deadline");
+	beepio_write_out(c->io);
+}
+
 static const struct beepio_ops conn_io_ops = {
 	.detached = conn_detached,
 	.ended = conn_ended,
@@ -892,6 +966,7 @@ beep_conn_start(struct session *s, const uint8_t *pre, size_t npre)
 	s->proto = c;
 	s->proto_free = beep_conn_free;
 	session_set_state(s, SESSION_BEEP);
+	s->on_deadline = beep_conn_deadline;
 	session_arm_deadline(s, s->conf->timeouts.handshake);
 	memset(profiles, 0, sizeof(profiles));
 	/* Offer exactly the mechanisms that may succeed on this session. */

@@ -234,6 +234,25 @@ beepio_kick(struct beepio *io)
 }
 
 void
+beepio_write_out(struct beepio *io)
+{
+	const uint8_t *out;
+	size_t len;
+	ssize_t n;
+
+	if (io == NULL || io->finished)
+		return;
+	while ((out = beep_session_output(io->bs, &len)) != NULL && len > 0) {
+		n = write(io->fd, out, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		beep_session_output_done(io->bs, (size_t)n);
+	}
+}
+
+void
 beepio_close_after_flush(struct beepio *io, const char *reason)
 {
 	io->close_reason = reason;

@@ -27,6 +27,9 @@ struct beepio *beepio_new(struct event_base *base, int fd, struct beep_session *
 /* Flushes output after the owner called into the session from outside the
  * input path (a deferred reply, a new start).  Safe to call any time. */
 void beepio_kick(struct beepio *io);
+/* Writes what the session has queued now, as far as the socket takes it
+ * without blocking, and makes no callback: for an owner about to close. */
+void beepio_write_out(struct beepio *io);
 /* After the output queued now is written, end with `reason` (e.g. a refusal
  * that closes the connection). */
 void beepio_close_after_flush(struct beepio *io, const char *reason);

@@ -2,16 +2,64 @@
 independent peers of tests/peers as clients, next hops and final hosts."""
 import hashlib
 import os
+import re
 import socket
 import threading
 import time
 import unittest
 
 from integration.harness import Backend, free_port, recv_exact, sha256
-from integration.tunnel_env import ECHO, LOOP, USERS, RelayTestCase, secret_file
+from integration.tunnel_env import ECHO, LOOP, USERS, RelayTestCase, relay_conf, secret_file
 from peers import beep
 from peers.beep import EchoProfile, Tunnel, TunnelResponder
 
+
+
+SASL_SCRAM = "http://iana.org/beep/SASL/SCRAM-SHA-256"
+
+
+class SaslStartRefused:
+    """A next hop's SASL profile that refuses every start with code/text."""
+
+    def __init__(self, code, text):
+        self.code, self.text = code, text
+
+    def __call__(self):
+        return self
+
+    def on_start(self, sess, channel, content, m):
+        raise beep.ErrorReply(self.code, self.text)
+
+
+class SaslErrorPiggybacked(SaslStartRefused):
+    """Accepts the start but puts an <error> where the <blob> belongs."""
+
+    def on_start(self, sess, channel, content, m):
+        return beep.error_xml(self.code, self.text)
+
+
+class SaslHangUp(SaslStartRefused):
+    """Closes the connection when asked to authenticate."""
+
+    def on_start(self, sess, channel, content, m):
+        sess.stop_serving = True
+        sess.sock.shutdown(socket.SHUT_RDWR)
+        return beep.Session.HANDLED
+
+
+def tunnel_line(d, timeout=10.0, **want):
+    """Waits for the relay's one audit line of a TUNNEL request with the
+    fields in want (exact values); returns the fields of the first match."""
+    fields = ("session", "src", "user", "req", "dst", "decision", "outcome", "code", "text")
+    any_ = {"session": r"\w+", "src": r"[\d.:\[\]a-f]+", "req": r'[^"]*', "text": r'[^"]*'}
+    rx = r"tunnel " + " ".join(
+        ('%s="%s"' if f in ("req", "text") else "%s=%s") %
+        (f, "(?P<%s>%s)" % (f, re.escape(str(want[f])) if f in want else any_.get(f, r"\S+")))
+        for f in fields)
+    if not d.wait_log(rx, timeout=timeout):
+        raise AssertionError("no audit line %r in:\n%s" % (want, "\n".join(
+            line for line in d.log().splitlines() if "tunnel session=" in line)))
+    return re.search(rx, d.log()).groupdict()
 
 
 def login(port, user="alice", password=None, mech="SCRAM-SHA-256"):
@@ -48,6 +96,9 @@ class TunnelTest(RelayTestCase):
         self.assertFalse(r.ok)
         self.assertEqual(r.code, 530)
         self.assertEqual(fin.connections, 0)
+        # audited although nothing of the request was read
+        tunnel_line(d, user="-", req="-", dst="-", decision="-", outcome="refused", code=530,
+                    text="authentication required")
         s.close()
         self.finish(d)
 
@@ -124,7 +175,10 @@ class TunnelTest(RelayTestCase):
         self.assertEqual(where, "start")
         self.assertEqual(beep.parse_tunnel(xml), [{}])
         e2e.close()
-        self.assertTrue(d.wait_log(r"tunnel session=\w+ .*user=alice .*outcome=ok"))
+        a = tunnel_line(d, user="alice", req="ip4=127.0.0.1:%d>empty" % fin.port,
+                        dst="127.0.0.1:%d" % fin.port, decision="pass", outcome="ok", code=200)
+        self.assertTrue(d.wait_log(r"audit session=%s .*dest=127\.0\.0\.1:%d .*decision=pass"
+                                   % (a["session"], fin.port)))
         self.assertTrue(d.wait_log(r"session=\w+ src=127\.0\.0\.1:\d+ user=alice dst=127\.0\.0\.1:%d" % fin.port))
         self.finish(d)
 
@@ -241,8 +295,11 @@ class TunnelTest(RelayTestCase):
     def test_unreachable_is_450(self):
         d = self.relay()
         s, r = login(d.port)
-        t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=free_port(), inner=Tunnel()))
+        dead = free_port()
+        t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=dead, inner=Tunnel()))
         self.assertEqual((t.ok, t.code), (False, 450))
+        tunnel_line(d, user="alice", req="ip4=127.0.0.1:%d>empty" % dead,
+                    dst="127.0.0.1:%d" % dead, decision="pass", outcome="refused", code=450)
         # the session stays usable
         fin = self.final_peer()
         t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=fin.port, inner=Tunnel()))
@@ -257,6 +314,7 @@ class TunnelTest(RelayTestCase):
         t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=b.port, inner=Tunnel()))
         self.assertEqual((t.ok, t.code), (False, 550))
         self.assertIn("SSH-2.0", t.text)
+        tunnel_line(d, dst="127.0.0.1:%d" % b.port, decision="pass", outcome="refused", code=550)
         s.close()
         self.finish(d)
 
@@ -276,6 +334,25 @@ class TunnelTest(RelayTestCase):
         s, r = login(d.port)
         t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=fin.port, inner=Tunnel()))
         self.assertEqual((t.ok, t.code, t.text), (False, 537, "final says no to you"))
+        tunnel_line(d, dst="127.0.0.1:%d" % fin.port, decision="pass", outcome="refused",
+                    code=537, text="final says no to you")
+        s.close()
+        self.finish(d)
+
+    def test_next_hop_text_cannot_forge_log_lines(self):
+        forged = 'no "entry"\ntunnel session=ff src=1.2.3.4:1 user=root outcome=ok \\ end'
+        fin = self.final_peer(reply="error", error=(537, forged))
+        d = self.relay()
+        s, r = login(d.port)
+        t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=fin.port, inner=Tunnel()))
+        self.assertEqual((t.ok, t.code, t.text), (False, 537, forged))   # unchanged to the client
+        self.assertTrue(d.wait_log(re.escape(
+            'outcome=refused code=537 text="no \\"entry\\"\\x0atunnel session=ff src=1.2.3.4:1 '
+            'user=root outcome=ok \\\\ end"')), d.log()[-1500:])
+        self.assertEqual(d.count_log(r"(?m)^tunnel session=ff"), 0)
+        for line in d.log().splitlines():
+            if "session=ff" in line:
+                self.assertRegex(line, r"^\d{4}-\d\d-\d\dT[\d:.]+Z beepgated\[\w+\]: ")
         s.close()
         self.finish(d)
 
@@ -300,6 +377,12 @@ class TunnelTest(RelayTestCase):
             self.assertFalse(t.ok, xml)
             self.assertEqual(t.code // 100, 5, (xml, t.code, t.text))
             self.assertIn(t.code, (500, 501, 504), (xml, t.code, t.text))
+            tunnel_line(d, req="-", dst="-", decision="-", outcome="refused", code=t.code,
+                        text=t.text)
+        # one audit line per request, policy never asked
+        self.assertEqual(d.count_log(r"tunnel session=\w+ .* decision=- outcome=refused"),
+                         len(cases))
+        self.assertEqual(d.count_log(r"audit session="), 0)
         s.close()
         self.finish(d)
 
@@ -316,6 +399,10 @@ class TunnelTest(RelayTestCase):
         time.sleep(0.3)
         self.assertEqual(sentinel.connections, 0)
         self.assertTrue(d.wait_log(r"audit session=\w+ .*decision=block"))
+        tunnel_line(d, req="ip4=127.0.0.1:%d" % sentinel.port, decision="deny",
+                    outcome="refused", code=537)
+        tunnel_line(d, req="fqdn=localhost:%d" % sentinel.port, decision="deny",
+                    outcome="refused", code=537)
         s.close()
         self.finish(d)
 
@@ -440,6 +527,174 @@ class TunnelTest(RelayTestCase):
         self.finish(a)
         self.finish(b)
 
+    def test_next_hop_without_route_credentials_530_passed_unchanged(self):
+        fin = self.final_peer()
+        b = self.relay(rules="pass from user \"relayA\" to 127.0.0.0/8 port 1-65535\n", name="B")
+        a = self.relay(rules=LOOP, name="A")       # no route (credentials) for B
+        s, r = login(a.port)
+        t = beep.tunnel_start(s, beep.tunnel_chain({"ip4": "127.0.0.1", "port": b.port},
+                                                   {"ip4": "127.0.0.1", "port": fin.port}))
+        # B's own refusal, unchanged (RFC 3620 sec. 4)
+        self.assertEqual((t.ok, t.code, t.text), (False, 530, "authentication required"))
+        tunnel_line(b, user="-", req="-", decision="-", outcome="refused", code=530)
+        tunnel_line(a, dst="127.0.0.1:%d" % b.port, decision="pass", outcome="refused",
+                    code=530, text="authentication required")
+        self.assertEqual(fin.connections, 0)
+        # the session stays usable
+        t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=fin.port, inner=Tunnel()))
+        self.assertTrue(t.ok, (t.code, t.text))
+        t.sock.close()
+        self.finish(a)
+        self.finish(b)
+
+    def test_next_hop_policy_refusal_537_passed_unchanged(self):
+        fin = self.final_peer()
+        # B lets relayA reach nothing but port 1
+        b = self.relay(rules="pass from user \"relayA\" to 127.0.0.1 port 1\n", name="B")
+        sec = secret_file(self.sdir, "relayA-537.secret", USERS["relayA"])
+        a = self.relay(rules=LOOP, name="A",
+                       extra='route "to-b" { connect 127.0.0.1 port %d user "relayA" secret "%s" }\n'
+                       % (b.port, sec))
+        s, r = login(a.port)
+        t = beep.tunnel_start(s, beep.tunnel_chain({"ip4": "127.0.0.1", "port": b.port},
+                                                   {"ip4": "127.0.0.1", "port": fin.port}))
+        self.assertFalse(t.ok)
+        bl = tunnel_line(b, user="relayA", req="ip4=127.0.0.1:%d>empty" % fin.port,
+                         decision="deny", outcome="refused", code=537)
+        self.assertEqual((t.code, t.text), (537, bl["text"]))
+        tunnel_line(a, user="alice", decision="pass", outcome="refused", code=537, text=bl["text"])
+        self.assertEqual(fin.connections, 0)
+        s.close()
+        self.finish(a)
+        self.finish(b)
+
+    def test_next_hop_refusing_the_session_is_450(self):
+        busy = self.keep(beep.BeepServer({beep.TUNNEL_URI: TunnelResponder()},
+                                         greeting_error=(421, "too busy, try later")))
+        d = self.relay()
+        s, r = login(d.port)
+        t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=busy.port, inner=Tunnel()))
+        self.assertEqual((t.ok, t.code), (False, 450))
+        self.assertIn("next hop refused the BEEP session", t.text)
+        self.assertIn("421 too busy, try later", t.text)
+        tunnel_line(d, decision="pass", outcome="refused", code=450, text=t.text)
+        s.close()
+        self.finish(d)
+
+    def test_next_hop_authentication_stages(self):
+        """Each way a next hop can refuse our SASL exchange, with the code
+        the client gets: temporary (4xx from it, or a hang-up) 450; final
+        554 carrying its own code and text; no mechanism in common 534."""
+        cases = [
+            # (profiles of the next hop, expected code, expected text pattern)
+            ({"http://iana.org/beep/SASL/OTP": SaslStartRefused(550, "unused")},
+             534, r"no usable SASL mechanism offered by the next hop .*\(it offers: OTP\)$"),
+            ({SASL_SCRAM: SaslStartRefused(421, "service not available")},
+             450, r"failed for now: it answered 421 service not available$"),
+            ({SASL_SCRAM: SaslStartRefused(535, "relayA is locked")},
+             554, r"failed: it answered 535 relayA is locked$"),
+            ({SASL_SCRAM: SaslErrorPiggybacked(535, "unknown user")},
+             554, r"failed: it answered 535 unknown user$"),
+            ({SASL_SCRAM: SaslHangUp(0, "")},
+             450, r"next hop closed during authentication"),
+        ]
+        sec = secret_file(self.sdir, "relayA-stages.secret", USERS["relayA"])
+        hops, routes = [], ""
+        for i, (profs, code, rx) in enumerate(cases):
+            p = dict(profs)
+            p[beep.TUNNEL_URI] = TunnelResponder()
+            hop = self.keep(beep.BeepServer(p))
+            hops.append(hop)
+            routes += 'route "r%d" { connect 127.0.0.1 port %d user "relayA" secret "%s" }\n' % (
+                i, hop.port, sec)
+        d = self.relay(extra=routes)
+        s, r = login(d.port)
+        for hop, (profs, code, rx) in zip(hops, cases):
+            t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=hop.port, inner=Tunnel()))
+            self.assertEqual((t.ok, t.code), (False, code), (list(profs), t.text))
+            self.assertRegex(t.text, rx)
+            self.assertNotIn(USERS["relayA"], t.text)
+            tunnel_line(d, dst="127.0.0.1:%d" % hop.port, decision="pass", outcome="refused",
+                        code=code, text=t.text)
+        self.assertNotIn(USERS["relayA"], d.log())
+        s.close()
+        self.finish(d)
+
+    def test_next_hop_penalty_is_temporary(self):
+        fin = self.final_peer()
+        port = free_port()
+        conf = relay_conf(port, self.db, "pass from user \"relayA\" to 127.0.0.0/8 port 1-65535\n")
+        b = self.daemon(conf.replace("max-failures 3\n", "max-failures 3\n  penalty 1 failures 60s\n"),
+                        name="B")
+        b.port = port
+        sec = secret_file(self.sdir, "wrong-pen.secret", "not-the-secret")
+        a = self.relay(rules=LOOP, name="A",
+                       extra='route "to-b" { connect 127.0.0.1 port %d user "relayA" secret "%s" }\n'
+                       % (b.port, sec))
+        s, r = login(a.port)
+        chain = beep.tunnel_chain({"ip4": "127.0.0.1", "port": b.port},
+                                  {"ip4": "127.0.0.1", "port": fin.port})
+        t = beep.tunnel_start(s, chain)
+        self.assertEqual((t.ok, t.code), (False, 554))
+        self.assertRegex(t.text, r"it answered 535 ")
+        # B now refuses A's address for a while: a temporary failure
+        t = beep.tunnel_start(s, chain)
+        self.assertEqual((t.ok, t.code), (False, 450))
+        self.assertRegex(t.text, r"failed for now: it answered 454 temporary authentication "
+                                 r"failure")
+        self.assertEqual(fin.connections, 0)
+        s.close()
+        self.finish(a)
+        self.finish(b)
+
+    def test_setup_deadline_answers_the_pending_request(self):
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)            # accepts (kernel) but never speaks
+        self.addCleanup(silent.close)
+        port = free_port()
+        d = self.daemon(relay_conf(port, self.db, LOOP, timeouts="timeouts { handshake 1500ms "
+                                   "connect 3s idle 60s fin 10s hard-stop 5s }\n"))
+        d.port = port
+        s, r = login(d.port)
+        t0 = time.monotonic()
+        t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=silent.getsockname()[1],
+                                        inner=Tunnel()))
+        self.assertEqual((t.ok, t.code), (False, 450), t.text)
+        self.assertIn("set-up deadline", t.text)
+        self.assertLess(time.monotonic() - t0, 5.0)
+        tunnel_line(d, dst="127.0.0.1:%d" % silent.getsockname()[1], decision="pass",
+                    outcome="refused", code=450, text=t.text)
+        self.assertTrue(d.wait_log(r'reason="handshake timeout"'))
+        s.close()
+        self.finish(d)
+
+    def test_request_abandoned_by_the_client_is_audited(self):
+        slow = self.final_peer(delay=3.0)
+        d = self.relay()
+        s, r = login(d.port)
+        got = []
+
+        def ask():
+            try:
+                got.append(beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=slow.port,
+                                                       inner=Tunnel())))
+            except (OSError, beep.ConnectionClosed, beep.ProtocolError) as e:
+                got.append(e)
+        th = threading.Thread(target=ask, daemon=True)
+        th.start()
+        self.assertTrue(d.wait_log(r"audit session=\w+ .*dest=127\.0\.0\.1:%d" % slow.port))
+        time.sleep(0.2)
+        s.sock.shutdown(socket.SHUT_RDWR)
+        tunnel_line(d, dst="127.0.0.1:%d" % slow.port, decision="pass", outcome="abandoned",
+                    code=0)
+        th.join(5)
+        self.assertEqual(len(got), 1)
+        self.assertNotIsInstance(got[0], beep.TunnelResult)   # no answer reached it
+        self.assertEqual(d.count_log(r"tunnel session=\w+ .*outcome=ok"), 0)
+        s.close()
+        self.finish(d)
+
     def test_next_hop_forged_scram_signature(self):
         forger = self.keep(beep.BeepServer({beep.TUNNEL_URI: TunnelResponder(require_auth=True),
                                             "http://iana.org/beep/SASL/SCRAM-SHA-256":
@@ -470,6 +725,8 @@ class TunnelTest(RelayTestCase):
         s2, r = login(d.port)
         t = beep.tunnel_start(s2, Tunnel(endpoint="nonesuch"))
         self.assertFalse(t.ok)
+        tunnel_line(d, req="endpoint=nonesuch", dst="-", decision="deny", outcome="refused",
+                    code=537)
         t2 = beep.tunnel_start(s2, Tunnel(endpoint="manager"))
         self.assertTrue(t2.ok)
         t2.sock.close()
@@ -484,6 +741,8 @@ class TunnelTest(RelayTestCase):
         t = beep.tunnel_start(s, Tunnel(ip4="127.0.0.1", port=fin.port, inner=Tunnel()))
         self.assertEqual((t.ok, t.code), (False, 554))
         self.assertEqual(fin.connections, 0)
+        tunnel_line(d, req="ip4=127.0.0.1:%d>empty" % fin.port, decision="deny",
+                    outcome="refused", code=554)
         t = beep.tunnel_start(s, Tunnel(endpoint="manager"))
         self.assertTrue(t.ok, (t.code, t.text))
         t.sock.close()
