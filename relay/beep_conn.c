@@ -22,6 +22,7 @@
 #include "relay/srvquery.h"
 #include "relay/server.h"
 #include "relay/session.h"
+#include "relay/tlsconn.h"
 #include "tunnel/beep_blob.h"
 #include "tunnel/beep_session.h"
 #include "tunnel/tunnel_elem.h"
@@ -126,6 +127,8 @@ tun_reset(struct beep_conn *c)
 		close(c->s->sfd);
 		c->s->sfd = -1;
 	}
+	tlsconn_free(c->s->tls[1]);
+	c->s->tls[1] = NULL;
 	snprintf(c->s->dst, sizeof(c->s->dst), "-");
 	session_set_state(c->s, SESSION_BEEP);
 }
@@ -268,6 +271,8 @@ tun_nexthop_done(void *arg, const struct nexthop_result *r)
 	tun_accept(c);
 }
 
+static void tun_match_route(struct beep_conn *c);
+
 static void
 tun_connected(struct session *s, int fd, int result)
 {
@@ -291,6 +296,9 @@ tun_connected(struct session *s, int fd, int result)
 	case CONNECTOR_RESOURCE:
 		tun_refuse(c, 421, "relay out of resources");
 		return;
+	case CONNECTOR_TLS:
+		tun_refuse(c, 450, "TLS with the next hop failed");
+		return;
 	}
 	inner = c->elem->inner;
 	if (inner == NULL) {
@@ -298,19 +306,7 @@ tun_connected(struct session *s, int fd, int result)
 		tun_accept(c);
 		return;
 	}
-	if (c->route == NULL) {
-		/* source routed: credentials of a configured route to the same
-		 * relay, if there is one */
-		const struct catalog *cat = &s->conf->catalog;
-		const char *h = c->elem->kind == TUN_IP4 ? c->elem->ip4 :
-		                c->elem->kind == TUN_IP6 ? c->elem->ip6 : c->elem->fqdn;
-		size_t i;
-
-		for (i = 0; i < cat->nroutes; i++)
-			if (!cat->routes[i].tcpmux && cat->routes[i].port == c->elem->port &&
-			    h != NULL && strcasecmp(cat->routes[i].host, h) == 0)
-				c->route = &cat->routes[i];
-	}
+	tun_match_route(c);
 	session_set_state(s, SESSION_NEXTHOP);
 	s->sfd = -1;            /* the nexthop owns it until its <ok/> */
 	c->nh = nexthop_start(s->srv->base, fd, s->dst, c->route, inner, s->id,
@@ -318,7 +314,28 @@ tun_connected(struct session *s, int fd, int result)
 	if (c->nh == NULL) {
 		close(fd);
 		tun_refuse(c, 421, "relay out of resources");
+		return;
 	}
+	if (s->tls[1] != NULL)
+		nexthop_set_endpoint(c->nh, &tlsconn_pump_ops, s->tls[1], tlsconn_bits(s->tls[1]));
+}
+
+/* Source routed toward another relay: the configured route to the same
+ * relay, if there is one, gives its credentials and TLS. */
+static void
+tun_match_route(struct beep_conn *c)
+{
+	const struct catalog *cat = &c->s->conf->catalog;
+	const char *h = c->elem->kind == TUN_IP4 ? c->elem->ip4 :
+	                c->elem->kind == TUN_IP6 ? c->elem->ip6 : c->elem->fqdn;
+	size_t i;
+
+	if (c->route != NULL || c->elem->inner == NULL || h == NULL)
+		return;
+	for (i = 0; i < cat->nroutes; i++)
+		if (!cat->routes[i].tcpmux && cat->routes[i].port == c->elem->port &&
+		    strcasecmp(cat->routes[i].host, h) == 0)
+			c->route = &cat->routes[i];
 }
 
 static bool
@@ -331,6 +348,7 @@ tun_policy_check(void *arg, const struct addr *a, uint16_t port)
 
 	memset(&req, 0, sizeof(req));
 	req.user = s->user;
+	req.cert = s->cert;
 	req.source = &s->src;
 	req.kind = PREQ_ADDRESS;
 	req.host = c->elem->kind == TUN_FQDN_PORT || c->elem->kind == TUN_FQDN_SRV ?
@@ -355,6 +373,7 @@ tun_service_allowed(struct beep_conn *c, const struct catalog_service *svc,
 
 	memset(&req, 0, sizeof(req));
 	req.user = c->s->user;
+	req.cert = c->s->cert;
 	req.source = &c->s->src;
 	req.kind = PREQ_SERVICE;
 	req.via = via;
@@ -555,6 +574,7 @@ tun_route(struct beep_conn *c)
 	const char *host = NULL;
 	uint16_t port = 0;
 	enum policy_object_kind via = POBJ_ENDPOINT;
+	const struct conf_tls *tls;
 
 	tunnel_elem_describe(c->elem, c->canon, sizeof(c->canon));
 	switch (c->elem->kind) {
@@ -606,8 +626,11 @@ tun_route(struct beep_conn *c)
 		         via == POBJ_SERVICE ? "final" : "endpoint", svc->name);
 	} else
 		snprintf(s->dst, sizeof(s->dst), "%s:%u", host, port);
-	if (session_connect_checked(s, host, port, svc == NULL ? tun_policy_check : NULL,
-	                            tun_connected) != 0)
+	tun_match_route(c);
+	tls = c->route != NULL ? c->route->tls : NULL;
+	if (session_connect_tls(s, host, port, tls, tls != NULL && tls->verify_name != NULL ?
+	                        tls->verify_name : host, svc == NULL ? tun_policy_check : NULL,
+	                        tun_connected) != 0)
 		tun_refuse(c, 421, "relay out of resources");
 }
 
@@ -767,7 +790,10 @@ sasl_new_server(struct beep_conn *c)
 		return true;
 	snprintf(local, sizeof(local), "%s", "");
 	session_src(c->s, remote, sizeof(remote));
-	c->sasl = auth_sasl_server_new("beepgate", NULL, NULL, 0, NULL, err, sizeof(err));
+	/* TLS below BEEP: PLAIN/LOGIN may be offered, and EXTERNAL with a
+	 * verified client certificate (its subject CN is the identity) */
+	c->sasl = auth_sasl_server_new("beepgate", NULL, NULL, tlsconn_bits(c->s->tls[0]),
+	                               c->s->cert, err, sizeof(err));
 	if (c->sasl == NULL) {
 		log_err("session=%llx SASL: %s", (unsigned long long)c->s->id, err);
 		return false;
@@ -997,6 +1023,13 @@ beep_conn_start(struct session *s, const uint8_t *pre, size_t npre)
 	    (c->io = beepio_new(s->srv->base, s->cfd, c->bs, &conn_io_ops, c)) == NULL) {
 		session_close(s, "out of memory");
 		return;
+	}
+	{
+		void *ectx;
+		const struct pump_endpoint_ops *eops = session_endpoint(s, 0, &ectx);
+
+		if (eops != NULL)
+			beepio_set_endpoint(c->io, eops, ectx);
 	}
 	if (npre > 0) {
 		/* bytes that followed the TCPMUX line: BEEP from the client */

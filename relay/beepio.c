@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "relay/pump.h"
 #include "tunnel/beep_session.h"
 
 #define BEEPIO_READ_CHUNK  16384
@@ -18,6 +19,9 @@ struct beepio {
 	struct beep_session *bs;
 	const struct beepio_ops *ops;
 	void                *arg;
+	const struct pump_endpoint_ops *eops; /* NULL: read(2)/write(2) */
+	void                *ectx;
+	bool                *alive;      /* cleared by beepio_free (callbacks may free) */
 	struct event        *rev, *wev, *later;
 	uint8_t             *rest;       /* read past the pipe point */
 	size_t               nrest;
@@ -30,6 +34,28 @@ struct beepio {
 };
 
 static void beepio_step(struct beepio *io);
+
+static ssize_t
+beepio_read(struct beepio *io, uint8_t *buf, size_t len)
+{
+	short want;
+
+	if (io->eops != NULL)
+		return io->eops->read(io->ectx, io->fd, buf, len, &want);
+	return read(io->fd, buf, len);
+}
+
+/* (A TLS write that needs the peer's bytes first is retried when the
+ * socket is writable: with renegotiation off that does not happen.) */
+static ssize_t
+beepio_write(struct beepio *io, const uint8_t *buf, size_t len)
+{
+	short want;
+
+	if (io->eops != NULL)
+		return io->eops->write(io->ectx, io->fd, buf, len, &want);
+	return write(io->fd, buf, len);
+}
 
 static void
 beepio_end(struct beepio *io, const char *reason)
@@ -51,7 +77,7 @@ beepio_flush(struct beepio *io)
 	ssize_t n;
 
 	while ((out = beep_session_output(io->bs, &len)) != NULL && len > 0) {
-		n = write(io->fd, out, len);
+		n = beepio_write(io, out, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -75,9 +101,12 @@ beepio_set_reading(struct beepio *io, bool on)
 	if (on == io->reading)
 		return;
 	io->reading = on;
-	if (on)
+	if (on) {
 		event_add(io->rev, NULL);
-	else
+		/* an endpoint may hold bytes already read from the fd */
+		if (io->eops != NULL)
+			event_active(io->rev, EV_READ, 0);
+	} else
 		event_del(io->rev);
 }
 
@@ -132,28 +161,27 @@ beepio_step(struct beepio *io)
 	}
 }
 
-static void
-beepio_readable(evutil_socket_t fd, short what, void *arg)
+/* One read and what follows; false when nothing more should be read now. */
+static bool
+beepio_read_once(struct beepio *io)
 {
-	struct beepio *io = arg;
 	uint8_t buf[BEEPIO_READ_CHUNK];
 	size_t used = 0;
 	ssize_t n;
 
-	(void)what;
-	n = read(fd, buf, sizeof(buf));
+	n = beepio_read(io, buf, sizeof(buf));
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
-			return;
+			return false;
 		beepio_end(io, "connection reset");
-		return;
+		return false;
 	}
 	if (n == 0) {
 		beep_session_eof(io->bs);
 		beepio_flush(io);
 		beepio_end(io, beep_session_state(io->bs) == BEEP_SS_RELEASED ?
 		           "session released" : "peer closed the connection");
-		return;
+		return false;
 	}
 	if (io->nhead < sizeof(io->head)) {
 		size_t k = sizeof(io->head) - io->nhead;
@@ -173,13 +201,34 @@ beepio_readable(evutil_socket_t fd, short what, void *arg)
 			io->rest = malloc(io->nrest);
 			if (io->rest == NULL) {
 				beepio_end(io, "out of memory");
-				return;
+				return false;
 			}
 			memcpy(io->rest, buf + used, io->nrest);
 		}
 		break;
 	}
 	beepio_step(io);
+	return true;
+}
+
+static void
+beepio_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct beepio *io = arg;
+
+	bool alive = true;
+
+	(void)fd;
+	(void)what;
+	/* A plain socket is read once per wake-up (level-triggered); an
+	 * endpoint until it has nothing left, since bytes it holds inside
+	 * wake nobody up. */
+	io->alive = &alive;
+	while (beepio_read_once(io) && alive && io->eops != NULL && io->reading &&
+	       !io->finished)
+		;
+	if (alive)
+		io->alive = NULL;
 }
 
 static void
@@ -227,6 +276,13 @@ beepio_new(struct event_base *base, int fd, struct beep_session *bs,
 }
 
 void
+beepio_set_endpoint(struct beepio *io, const struct pump_endpoint_ops *ops, void *ctx)
+{
+	io->eops = ops;
+	io->ectx = ctx;
+}
+
+void
 beepio_kick(struct beepio *io)
 {
 	if (io != NULL && !io->finished)
@@ -243,7 +299,7 @@ beepio_write_out(struct beepio *io)
 	if (io == NULL || io->finished)
 		return;
 	while ((out = beep_session_output(io->bs, &len)) != NULL && len > 0) {
-		n = write(io->fd, out, len);
+		n = beepio_write(io, out, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -271,6 +327,8 @@ beepio_free(struct beepio *io)
 {
 	if (io == NULL)
 		return;
+	if (io->alive != NULL)
+		*io->alive = false;
 	if (io->rev != NULL)
 		event_free(io->rev);
 	if (io->wev != NULL)

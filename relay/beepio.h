@@ -24,6 +24,11 @@ struct beepio_ops {
 /* Does not take the fd (the owner closes it) nor the session. */
 struct beepio *beepio_new(struct event_base *base, int fd, struct beep_session *bs,
                           const struct beepio_ops *ops, void *arg);
+/* Reads and writes through ops/ctx (e.g. TLS over the fd: the semantics of
+ * struct pump_endpoint_ops; ctx is not taken) instead of read(2)/write(2).
+ * Call right after beepio_new. */
+struct pump_endpoint_ops;
+void beepio_set_endpoint(struct beepio *io, const struct pump_endpoint_ops *ops, void *ctx);
 /* Flushes output after the owner called into the session from outside the
  * input path (a deferred reply, a new start).  Safe to call any time. */
 void beepio_kick(struct beepio *io);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "relay/limits.h"
+#include "relay/tlsconn.h"
 
 static unsigned config_generation;
 
@@ -523,6 +524,8 @@ config_free(struct config *c)
 		free(c->tls[i]->key);
 		free(c->tls[i]->ca);
 		free(c->tls[i]->verify_name);
+		tlsconn_ctx_free(c->tls[i]->server_ctx);
+		tlsconn_ctx_free(c->tls[i]->client_ctx);
 		free(c->tls[i]);
 	}
 	free(c->tls);

@@ -13,6 +13,7 @@
 
 /* A named TLS profile (`tls "name" { ... }`).  The configuration owns them
  * (config.tls); listeners and routes point at one. */
+struct tlsconn_ctx;
 struct conf_tls {
 	char *name;
 	char *file;            /* where it was defined (or first referenced) */
@@ -24,6 +25,9 @@ struct conf_tls {
 	bool  verify_peer;     /* listener: request+verify client certs */
 	bool  require_peer;    /* listener: refuse clients without one */
 	char *verify_name;     /* route: expected server name (default: host) */
+	/* built when the configuration is checked (relay/tlsconn.h) */
+	struct tlsconn_ctx *server_ctx;   /* cert+key: for listeners */
+	struct tlsconn_ctx *client_ctx;   /* for routes */
 };
 
 enum listener_kind { LISTEN_FORWARD, LISTEN_TUNNEL, LISTEN_TCPMUX };

@@ -256,6 +256,7 @@ connector_result_str(enum connector_result r)
 	case CONNECTOR_UNREACHABLE: return "unreachable";
 	case CONNECTOR_TIMEOUT:     return "connect timeout";
 	case CONNECTOR_RESOURCE:    return "out of resources";
+	case CONNECTOR_TLS:         return "TLS handshake failed";
 	}
 	return "?";
 }

@@ -20,6 +20,7 @@ enum connector_result {
 	CONNECTOR_UNREACHABLE,  /* connection refused / unreachable (450) */
 	CONNECTOR_TIMEOUT,      /* no address answered in time (450) */
 	CONNECTOR_RESOURCE,     /* out of descriptors or memory (421) */
+	CONNECTOR_TLS,          /* connected, but TLS with it failed (a TLS route; 450) */
 };
 
 /* Return false to refuse this address (it is then skipped, never connected). */

@@ -13,6 +13,7 @@
 #include "relay/metrics.h"
 #include "relay/privdrop.h"
 #include "relay/server.h"
+#include "relay/tlsconn.h"
 
 static void
 usage(void)
@@ -76,6 +77,13 @@ main(int argc, char **argv)
 	if (conf == NULL) {
 		fprintf(stderr, "beepgated: configuration %s is not valid\n",
 		        path ? path : defconf_name);
+		return 1;
+	}
+	if (tlsconn_prepare(conf, NULL, check || foreground || status ? report_stderr :
+	                    report_log, NULL) != 0) {
+		fprintf(stderr, "beepgated: configuration %s is not valid\n",
+		        path ? path : defconf_name);
+		config_unref(conf);
 		return 1;
 	}
 	if (check) {

@@ -37,6 +37,7 @@ struct nexthop {
 	void                    *arg;
 	struct event            *later;      /* reports a failure / frees, from the loop */
 	enum nexthop_phase       phase;
+	unsigned                 ssf;        /* TLS below us: its bits, else 0 */
 	uint32_t                 sasl_ch;
 	bool                     release_only;
 	enum nexthop_stage       r_stage;
@@ -325,6 +326,7 @@ nexthop_sasl(struct nexthop *nh)
 	creds.user = nh->route->user;
 	creds.secret = (const uint8_t *)nh->route->secret;
 	creds.secretlen = nh->route->secret ? strlen(nh->route->secret) : 0;
+	creds.ssf_external = nh->ssf;
 	nh->sasl = auth_sasl_client_new(nh->host, &creds, err, sizeof(err));
 	if (nh->sasl == NULL) {
 		nexthop_fail(nh, 421, "authentication to the next hop: %s", err);
@@ -457,6 +459,14 @@ nexthop_start(struct event_base *base, int fd, const char *host,
 fail:
 	nexthop_release(nh);
 	return NULL;
+}
+
+void
+nexthop_set_endpoint(struct nexthop *nh, const struct pump_endpoint_ops *ops, void *ctx,
+                     unsigned ssf)
+{
+	beepio_set_endpoint(nh->io, ops, ctx);
+	nh->ssf = ssf;
 }
 
 void

@@ -44,6 +44,12 @@ struct nexthop *nexthop_start(struct event_base *base, int fd, const char *host,
                               const struct catalog_route *route,
                               const struct tunnel_elem *inner, uint64_t session_id,
                               nexthop_done_fn *done, void *arg);
+/* The socket carries TLS (a TLS route): I/O goes through ops/ctx (not
+ * taken), and ssf (the cipher's bits) lets SASL use PLAIN toward the next
+ * hop.  Call right after nexthop_start. */
+struct pump_endpoint_ops;
+void nexthop_set_endpoint(struct nexthop *nh, const struct pump_endpoint_ops *ops, void *ctx,
+                          unsigned ssf);
 /* Stops and closes the socket; no callback afterwards.  NULL: no-op. */
 void nexthop_cancel(struct nexthop *nh);
 #endif

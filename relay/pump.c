@@ -836,6 +836,10 @@ pump_new(struct event_base *base, struct pump_pool *pool, int cfd, int sfd,
 		p->dir[i].pfd[0] = p->dir[i].pfd[1] = -1;
 		p->dir[i].state = DIR_OPEN;
 		p->dir[i].flags = DIR_WREADY;
+		/* an endpoint may already hold bytes read from its fd (TLS
+		 * records read during the set-up): try it before waiting */
+		if (conf->ops[i] != NULL)
+			p->dir[i].flags |= DIR_RREADY;
 	}
 	if (pump_preload(p, &p->dir[PUMP_C2S], pre_c2s, n_c2s) != 0 ||
 	    pump_preload(p, &p->dir[PUMP_S2C], pre_s2c, n_s2c) != 0) {
@@ -854,7 +858,7 @@ pump_new(struct event_base *base, struct pump_pool *pool, int cfd, int sfd,
 	pump_arm_timer(p, p->last);
 	pump_update_events(p);
 	/* Preloaded bytes go out from the loop, never from here. */
-	if (n_c2s > 0 || n_s2c > 0)
+	if (n_c2s > 0 || n_s2c > 0 || conf->ops[0] != NULL || conf->ops[1] != NULL)
 		event_active(pump_ev(p, PUMP_EV_AGAIN), 0, 1);
 	return p;
 }

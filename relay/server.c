@@ -20,6 +20,7 @@
 #include "relay/metrics.h"
 #include "relay/pump.h"
 #include "relay/session.h"
+#include "relay/tlsconn.h"
 
 static struct log_ratelimit rl_paused = { .interval = 1 };
 static struct log_ratelimit rl_refused = { .interval = 1 };
@@ -380,7 +381,8 @@ server_reload(struct server *srv)
 		        srv->conf->generation);
 		return -1;
 	}
-	if (server_setup_auth(nc) != 0) {
+	if (tlsconn_prepare(nc, srv->conf, report_to_log, NULL) != 0 ||
+	    server_setup_auth(nc) != 0) {
 		srv->stats.reload_failures++;
 		log_err("reload failed: keeping configuration generation %u",
 		        srv->conf->generation);

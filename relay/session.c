@@ -20,6 +20,7 @@
 #include "relay/metrics.h"
 #include "relay/pump.h"
 #include "relay/server.h"
+#include "relay/tlsconn.h"
 
 const char *
 session_src(const struct session *s, char *buf, size_t len)
@@ -66,6 +67,110 @@ session_set_state(struct session *s, enum session_state st)
 	log_debug("session=%llx state %s -> %s", (unsigned long long)s->id,
 	          session_state_name(s->state), session_state_name(st));
 	s->state = st;
+}
+
+/* The configured listener this connection came in on (from the session's
+ * own generation), or NULL. */
+static const struct conf_listener *
+session_listener_conf(struct session *s, const struct listener *l)
+{
+	size_t i;
+
+	for (i = 0; i < s->conf->nlisteners; i++) {
+		const struct conf_listener *c = &s->conf->listeners[i];
+
+		if (c->kind == l->kind && c->port == l->port && addr_equal(&c->addr, &l->addr))
+			return c;
+	}
+	return NULL;
+}
+
+/* The protocol of the listener, once the connection is ready for it. */
+static void
+session_begin(struct session *s)
+{
+	struct listener l;
+
+	switch (s->kind) {
+	case LISTEN_FORWARD:
+		if (s->lconf == NULL) {
+			session_close(s, "listener no longer configured");
+			return;
+		}
+		memset(&l, 0, sizeof(l));
+		l.kind = s->lconf->kind;
+		l.addr = s->lconf->addr;
+		l.port = s->lconf->port;
+		forward_start(s, &l);
+		break;
+	case LISTEN_TUNNEL:
+		beep_conn_start(s, NULL, 0);
+		break;
+	case LISTEN_TCPMUX:
+		tcpmux_start(s);
+		break;
+	}
+}
+
+static void
+session_tls_accepted(void *arg, struct tlsconn *t, const char *err)
+{
+	struct session *s = arg;
+	char why[TLSCONN_ERR_MAX + 32], desc[128];
+
+	if (err != NULL) {
+		snprintf(why, sizeof(why), "%s", err);
+		session_close(s, why);
+		return;
+	}
+	session_clear_deadline(s);
+	if (tlsconn_peer_id(t) != NULL && (s->cert = strdup(tlsconn_peer_id(t))) == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	log_info("session=%llx tls %s cert=%s", (unsigned long long)s->id,
+	         tlsconn_describe(t, desc, sizeof(desc)), s->cert ? s->cert : "-");
+	session_begin(s);
+}
+
+ssize_t
+session_read(struct session *s, int side, uint8_t *buf, size_t len, short *want)
+{
+	ssize_t n;
+
+	if (s->tls[side] != NULL)
+		return tlsconn_read(s->tls[side], buf, len, want);
+	*want = EV_READ;
+	while ((n = read(side == 0 ? s->cfd : s->sfd, buf, len)) < 0 && errno == EINTR)
+		;
+	return n;
+}
+
+void
+session_write(struct session *s, int side, const uint8_t *buf, size_t len)
+{
+	short want;
+	ssize_t n;
+
+	while (len > 0) {
+		if (s->tls[side] != NULL)
+			n = tlsconn_write(s->tls[side], buf, len, &want);
+		else
+			n = write(side == 0 ? s->cfd : s->sfd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+const struct pump_endpoint_ops *
+session_endpoint(struct session *s, int side, void **ctx)
+{
+	*ctx = s->tls[side];
+	return s->tls[side] != NULL ? &tlsconn_pump_ops : NULL;
 }
 
 struct session *
@@ -128,17 +233,24 @@ session_new(struct server *srv, struct listener *l, int fd, const struct sockadd
 	}
 	log_debug("session=%llx accepted on port %u", (unsigned long long)s->id, l->port);
 
-	switch (l->kind) {
-	case LISTEN_FORWARD:
-		forward_start(s, l);
-		break;
-	case LISTEN_TUNNEL:
-		beep_conn_start(s, NULL, 0);
-		break;
-	case LISTEN_TCPMUX:
-		tcpmux_start(s);
-		break;
+	s->lconf = session_listener_conf(s, l);
+	if (s->lconf != NULL && s->lconf->tls != NULL) {
+		/* implicit TLS: the handshake comes before the protocol, within
+		 * the set-up deadline */
+		if (s->lconf->tls->server_ctx == NULL) {
+			session_close(s, "TLS profile not loaded");
+			return NULL;
+		}
+		session_arm_deadline(s, s->conf->timeouts.handshake);
+		s->tls[0] = tlsconn_accept(srv->base, fd, s->lconf->tls->server_ctx,
+		                           session_tls_accepted, s);
+		if (s->tls[0] == NULL) {
+			session_close(s, "out of memory");
+			return NULL;
+		}
+		return s;
 	}
+	session_begin(s);
 	return s;
 }
 
@@ -178,7 +290,32 @@ struct session_connect_ctx {
 	struct session       *s;
 	session_connected_fn *done;
 	connector_check_fn   *check;
+	const struct conf_tls *tls;     /* a TLS route, or NULL */
+	char                 *name;     /* the name its certificate must carry */
 };
+
+/* A TLS route's handshake ended. */
+static void
+session_tls_connected(void *arg, struct tlsconn *t, const char *err)
+{
+	struct session *s = arg;
+	session_connected_fn *done = s->tls_done;
+	char desc[128];
+
+	s->tls_done = NULL;
+	if (err != NULL) {
+		log_info("session=%llx tls to %s: %s", (unsigned long long)s->id, s->dst, err);
+		tlsconn_free(s->tls[1]);
+		s->tls[1] = NULL;
+		close(s->sfd);
+		s->sfd = -1;
+		done(s, -1, CONNECTOR_TLS);
+		return;
+	}
+	log_debug("session=%llx tls to %s: %s", (unsigned long long)s->id, s->dst,
+	          tlsconn_describe(t, desc, sizeof(desc)));
+	done(s, s->sfd, CONNECTOR_OK);
+}
 
 static bool
 session_connect_check(void *arg, const struct addr *a, uint16_t port)
@@ -198,6 +335,11 @@ session_connect_done(void *arg, enum connector_result res, int fd,
 	session_connected_fn *done = ctx->done;
 	char buf[64];
 
+	const struct conf_tls *tls = ctx->tls;
+	char name[256];
+
+	snprintf(name, sizeof(name), "%s", ctx->name != NULL ? ctx->name : "");
+	free(ctx->name);
 	free(ctx);
 	s->connector = NULL;
 	if (res == CONNECTOR_OK) {
@@ -205,6 +347,17 @@ session_connect_done(void *arg, enum connector_result res, int fd,
 		snprintf(s->dst, sizeof(s->dst), "%s%s%s:%u",
 		         a->family == AF_INET6 ? "[" : "", addr_str(a, buf, sizeof(buf)),
 		         a->family == AF_INET6 ? "]" : "", port);
+		if (tls != NULL) {
+			s->tls_done = done;
+			s->tls[1] = tlsconn_connect(s->srv->base, fd, tls->client_ctx, name,
+			                            session_tls_connected, s);
+			if (s->tls[1] == NULL) {
+				close(fd);
+				s->sfd = -1;
+				done(s, -1, CONNECTOR_RESOURCE);
+			}
+			return;
+		}
 	}
 	done(s, fd, (int)res);
 }
@@ -220,18 +373,37 @@ int
 session_connect_checked(struct session *s, const char *host, uint16_t port,
                         connector_check_fn *check, session_connected_fn *done)
 {
+	return session_connect_tls(s, host, port, NULL, NULL, check, done);
+}
+
+int
+session_connect_tls(struct session *s, const char *host, uint16_t port,
+                    const struct conf_tls *tls, const char *name,
+                    connector_check_fn *check, session_connected_fn *done)
+{
 	struct session_connect_ctx *ctx;
 
-	if ((ctx = malloc(sizeof(*ctx))) == NULL)
+	if (tls != NULL && tls->client_ctx == NULL)
+		return -1;
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return -1;
 	ctx->s = s;
 	ctx->done = done;
 	ctx->check = check;
+	ctx->tls = tls;
+	if (tls != NULL && (ctx->name = strdup(name != NULL ? name : host)) == NULL) {
+		free(ctx);
+		return -1;
+	}
+	/* an earlier attempt's TLS (its socket is gone) */
+	tlsconn_free(s->tls[1]);
+	s->tls[1] = NULL;
 	session_set_state(s, SESSION_CONNECTING);
 	s->connector = connector_start(s->srv->base, s->srv->dns, host, port,
 	                               s->conf->timeouts.connect, session_connect_check,
 	                               session_connect_done, ctx);
 	if (s->connector == NULL) {
+		free(ctx->name);
 		free(ctx);
 		return -1;
 	}
@@ -274,10 +446,13 @@ session_start_pump(struct session *s, const uint8_t *pre_c2s, size_t n_c2s,
 	pc.buffer = s->conf->limits.buffer;
 	pc.idle_ms = s->conf->timeouts.idle;
 	pc.fin_ms = s->conf->timeouts.fin;
+	pc.ops[0] = session_endpoint(s, 0, &pc.ctx[0]);
+	pc.ops[1] = session_endpoint(s, 1, &pc.ctx[1]);
 	s->pump = pump_new(s->srv->base, s->srv->pool, s->cfd, s->sfd, &pc,
 	                   pre_c2s, n_c2s, pre_s2c, n_s2c, session_pump_done, s);
 	if (s->pump == NULL)
 		return -1;
+	s->tls[0] = s->tls[1] = NULL;      /* the pump's now */
 	session_set_state(s, SESSION_PUMPING);
 	return 0;
 }
@@ -311,6 +486,8 @@ session_close(struct session *s, const char *reason)
 	}
 	if (s->proto_free != NULL)
 		s->proto_free(s->proto);
+	tlsconn_free(s->tls[0]);
+	tlsconn_free(s->tls[1]);
 	if (s->cfd >= 0)
 		close(s->cfd);
 	if (s->sfd >= 0)
@@ -331,6 +508,7 @@ session_close(struct session *s, const char *reason)
 	TAILQ_REMOVE(&srv->sessions, s, entry);
 	srv->nsessions--;
 	config_unref(s->conf);
+	free(s->cert);
 	free(s->user);
 	free(s);
 	server_session_gone(srv);

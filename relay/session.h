@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "policy/addr.h"
@@ -18,6 +19,8 @@ struct listener;
 struct event;
 struct connector;
 struct pump;
+struct tlsconn;
+struct pump_endpoint_ops;
 
 enum session_state {
 	SESSION_ACCEPTED,      /* just accepted */
@@ -28,6 +31,10 @@ enum session_state {
 	SESSION_PUMPING,       /* opaque byte pipe */
 	SESSION_CLOSED,
 };
+
+struct session;
+/* Connects toward host:port for this session and then calls done. */
+typedef void session_connected_fn(struct session *s, int fd, int result);
 
 struct session {
 	TAILQ_ENTRY(session) entry;
@@ -47,6 +54,12 @@ struct session {
 	struct connector   *connector;
 	void               *connector_arg;
 	struct pump        *pump;
+	/* TLS on the client socket (a TLS listener) and on the destination
+	 * socket (a TLS route), or NULL; the pump takes them for the data phase */
+	struct tlsconn     *tls[2];
+	const struct conf_listener *lconf; /* the listener's configuration, or NULL */
+	char               *cert;        /* verified client certificate identity, or NULL */
+	session_connected_fn *tls_done; /* a TLS route's handshake: then this */
 	char               *user;        /* authenticated identity, or NULL */
 	char                dst[160];    /* destination as logged */
 	uint64_t            bytes_c2s, bytes_s2c;
@@ -70,7 +83,6 @@ void session_arm_deadline(struct session *s, unsigned ms);
 void session_clear_deadline(struct session *s);
 
 /* Connects toward host:port for this session and then calls done. */
-typedef void session_connected_fn(struct session *s, int fd, int result);
 int session_connect(struct session *s, const char *host, uint16_t port,
                     session_connected_fn *done);
 /* The same with a policy check asked about every resolved address right
@@ -78,6 +90,22 @@ int session_connect(struct session *s, const char *host, uint16_t port,
 #include "relay/connector.h"
 int session_connect_checked(struct session *s, const char *host, uint16_t port,
                             connector_check_fn *check, session_connected_fn *done);
+
+/* The same toward a next hop: with tls (a route's profile, or NULL), TLS is
+ * set up on the connected socket first, verifying that the certificate names
+ * `name`; a failed handshake ends as CONNECTOR_TLS. */
+int session_connect_tls(struct session *s, const char *host, uint16_t port,
+                        const struct conf_tls *tls, const char *name,
+                        connector_check_fn *check, session_connected_fn *done);
+
+/* I/O on the client (side 0) or destination (side 1) socket, through TLS
+ * when that side has it: the semantics of struct pump_endpoint_ops. */
+ssize_t session_read(struct session *s, int side, uint8_t *buf, size_t len, short *want);
+/* Best effort, for short replies on a fresh connection: the bytes the
+ * socket takes now. */
+void session_write(struct session *s, int side, const uint8_t *buf, size_t len);
+/* The endpoint operations of a side (NULL: a plain socket) and their ctx. */
+const struct pump_endpoint_ops *session_endpoint(struct session *s, int side, void **ctx);
 
 /* "127.0.0.1:40112" / "[::1]:40112" */
 const char *session_src(const struct session *s, char *buf, size_t len);

@@ -25,6 +25,7 @@
 #include "relay/server.h"
 #include "relay/session.h"
 #include "relay/tcpmux_line.h"
+#include "relay/tlsconn.h"
 #include "tunnel/tunnel_elem.h"
 
 #define TCPMUX_NOT_AVAILABLE "-Service not available\r\n"
@@ -64,9 +65,7 @@ tcpmux_free(void *arg)
 static void
 tcpmux_reply(struct session *s, const char *text)
 {
-	ssize_t n = write(s->cfd, text, strlen(text));
-
-	(void)n;
+	session_write(s, 0, (const uint8_t *)text, strlen(text));
 }
 
 static void
@@ -185,10 +184,11 @@ tcpmux_route_connected(struct session *s, int fd, int result)
 		/* the next relay's own TCPMUX door: name the service there; its
 		 * "+" or "-" reaches the client through the pump */
 		n = snprintf(line, sizeof(line), "%s\r\n", svc->next.value ? svc->next.value : svc->name);
-		if (n < 0 || (size_t)n >= sizeof(line) || write(fd, line, (size_t)n) != n) {
+		if (n < 0 || (size_t)n >= sizeof(line)) {
 			tcpmux_refuse(s, TCPMUX_NOT_AVAILABLE, "next hop write failed");
 			return;
 		}
+		session_write(s, 1, (const uint8_t *)line, (size_t)n);
 		if (session_start_pump(s, t->rest, t->nrest, NULL, 0) != 0)
 			session_close(s, "out of memory");
 		return;
@@ -224,7 +224,10 @@ tcpmux_route_connected(struct session *s, int fd, int result)
 	if (t->nh == NULL) {
 		close(fd);
 		tcpmux_refuse(s, TCPMUX_NOT_AVAILABLE, "out of memory");
+		return;
 	}
+	if (s->tls[1] != NULL)
+		nexthop_set_endpoint(t->nh, &tlsconn_pump_ops, s->tls[1], tlsconn_bits(s->tls[1]));
 }
 
 static void
@@ -237,7 +240,10 @@ tcpmux_route(struct session *s, const struct catalog_service *svc)
 		tcpmux_refuse(s, TCPMUX_NOT_AVAILABLE, "service route missing");
 		return;
 	}
-	if (session_connect(s, t->route->host, t->route->port, tcpmux_route_connected) != 0)
+	if (session_connect_tls(s, t->route->host, t->route->port, t->route->tls,
+	                        t->route->tls != NULL && t->route->tls->verify_name != NULL ?
+	                        t->route->tls->verify_name : t->route->host, NULL,
+	                        tcpmux_route_connected) != 0)
 		tcpmux_refuse(s, TCPMUX_NOT_AVAILABLE, "out of memory");
 }
 
@@ -292,10 +298,13 @@ tcpmux_readable(evutil_socket_t fd, short what, void *arg)
 	uint8_t buf[TCPMUX_READ_CHUNK];
 	size_t used = 0;
 	ssize_t n;
+	short want;
 	enum tcpmux_line_status st;
 
+	(void)fd;
 	(void)what;
-	n = read(fd, buf, sizeof(buf));
+again:
+	n = session_read(s, 0, buf, sizeof(buf), &want);
 	if (n == 0) {
 		session_close(s, "client closed before naming a service");
 		return;
@@ -315,6 +324,9 @@ tcpmux_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	switch (st) {
 	case TCPMUX_LINE_NEED_MORE:
+		/* TLS may hold more than one read took; a socket wakes us again */
+		if (s->tls[0] != NULL)
+			goto again;
 		return;
 	case TCPMUX_LINE_ERROR: {
 		char reply[160];
