@@ -5,12 +5,13 @@ beepgated -n.  Certificates are made at run time with the openssl CLI."""
 import hashlib
 import os
 import re
+import select
 import shutil
 import socket
 import ssl
 import subprocess
 import tempfile
-import threading
+import time
 
 from integration.harness import Backend, check_config, free_port, pseudo_random, sha256
 from integration.tunnel_env import REALM, USERS, RelayTestCase, secret_file
@@ -187,21 +188,28 @@ class TlsTest(RelayTestCase):
         data = pseudo_random(n_up, 9)
         got = hashlib.sha256(t.leftover)
         total = [len(t.leftover)]
-
-        def reader():
-            while True:
+        # one thread: an SSL object must not be read and written at once
+        sock.setblocking(False)
+        sent, eof, deadline = 0, False, time.monotonic() + 60
+        while (sent < n_up or not eof) and time.monotonic() < deadline:
+            select.select([sock], [sock] if sent < n_up else [], [], 1.0)
+            while not eof:
                 try:
                     c = sock.recv(1 << 16)
-                except (OSError, ssl.SSLError):
-                    return
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
                 if not c:
-                    return
+                    eof = True
+                    break
                 got.update(c)
                 total[0] += len(c)
-        th = threading.Thread(target=reader, daemon=True)
-        th.start()
-        sock.sendall(data)
-        th.join(60)
+            if sent < n_up:
+                try:
+                    sent += sock.send(data[sent:sent + (1 << 16)])
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+        sock.setblocking(True)
+        self.assertEqual(sent, n_up)
         # the destination's end reached us (a half-close: we still sent)
         self.assertEqual(total[0], n_down)
         self.assertEqual(got.hexdigest(), b.sent_sha)
@@ -209,7 +217,7 @@ class TlsTest(RelayTestCase):
         for _ in range(200):
             if b.results:
                 break
-            threading.Event().wait(0.05)
+            time.sleep(0.05)
         self.assertEqual(b.results, [(sha256(data), n_up)])
         self.assertTrue(d.wait_log(r"user=alice dst=\S+ in=%d out=%d " % (n_up, n_down)))
         self.finish(d)
@@ -253,6 +261,50 @@ class TlsTest(RelayTestCase):
         self.assertEqual(b.count_log(r"user=relayA mech=SCRAM-SHA-256 ok"), 2)
         self.finish(a)
         self.finish(b)
+
+    def test_tcpmux_over_tls(self):
+        """A TLS-wrapped TCPMUX door: the name, the "+" and the service's
+        bytes all inside TLS; a plaintext client gets nothing."""
+        echo = self.keep(Backend(mode="echo"))
+        port = free_port()
+        conf = (TIMEOUTS + 'tls "t" {\n certificate "%s"\n key "%s"\n}\n' % self.server +
+                'service "echo" {\n connect 127.0.0.1 port %d\n tcpmux\n}\n' % echo.port +
+                'pass from source 127.0.0.0/8 to tcpmux "echo"\n' +
+                'listen on 127.0.0.1 port %d tcpmux tls "t"\n' % port)
+        d = self.daemon(conf)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s = self.client_ctx().wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"echo\r\nfirst bytes")
+        want = b"+\r\nfirst bytes"
+        got = b""
+        while len(got) < len(want):
+            c = s.recv(64)
+            if not c:
+                break
+            got += c
+        self.assertEqual(got, want)
+        big = pseudo_random(1 << 20, 3)
+        s.sendall(big)
+        got = b""
+        while len(got) < len(big):
+            c = s.recv(1 << 16)
+            if not c:
+                break
+            got += c
+        self.assertEqual(sha256(got), sha256(big))
+        s.close()
+        # a client speaking plaintext is not a TLS client: no "+" or "-" for it
+        p = socket.create_connection(("127.0.0.1", port), timeout=10)
+        p.sendall(b"echo\r\n")
+        p.settimeout(10)
+        try:
+            answer = p.recv(64)
+        except OSError:
+            answer = b""
+        self.assertNotIn(b"+", answer[:1])
+        p.close()
+        self.assertTrue(d.wait_log(r'reason="TLS handshake'))
+        self.finish(d)
 
     def test_check_refuses_bad_keys(self):
         crt, key = self.server
