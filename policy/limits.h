@@ -31,7 +31,16 @@
  * Zero for a maximum or rate means "no limit" (still counted, so releases
  * always match acquisitions).  Releasing what was never acquired is a
  * no-op.  The table's bucket positions depend on `seed` (pass random
- * bytes) so that sources cannot be chosen to collide. */
+ * bytes) so that sources cannot be chosen to collide.
+ *
+ * Workers.  limits_new_shared() puts the whole table in a MAP_SHARED
+ * anonymous mapping guarded by a process-shared robust mutex: processes
+ * forked after it see and update the same counters.  Each process says
+ * which worker it is (limits_set_worker, 0 by default); every count is also
+ * kept per worker, so that limits_worker_reset() can take back what a
+ * worker that died held.  Releases only undo the calling worker's own
+ * acquisitions.  User names longer than LIMITS_USER_MAX get
+ * LIMITS_RESOURCE. */
 #ifndef POLICY_LIMITS_H
 #define POLICY_LIMITS_H
 #include <stdbool.h>
@@ -46,6 +55,8 @@
 #define LIMITS_RATE_MAX         1000000u  /* rate_n above this is taken as this */
 #define LIMITS_SECONDS_MAX      1000000u  /* any seconds argument is capped here */
 #define LIMITS_DROP_PER_CALL    4         /* stale sources dropped per new source */
+#define LIMITS_WORKERS_MAX      32        /* worker processes sharing one table */
+#define LIMITS_USER_MAX         256       /* bytes of a user name (AUTH_SASL_USER_MAX) */
 
 enum limits_result {
 	LIMITS_OK = 0,
@@ -58,6 +69,13 @@ struct limits;
 
 /* cap: most sources (and most users) tracked at once, 0 for the default. */
 struct limits *limits_new(size_t cap, uint64_t seed);
+/* The same in memory shared with the processes forked afterwards. */
+struct limits *limits_new_shared(size_t cap, uint64_t seed);
+/* This process counts as worker (0 .. LIMITS_WORKERS_MAX - 1). */
+void limits_set_worker(struct limits *l, unsigned worker);
+/* Takes back every connection, user tunnel and session worker held (it
+ * died); sources it held become idle at now. */
+void limits_worker_reset(struct limits *l, unsigned worker, uint64_t now);
 void limits_free(struct limits *l);           /* NULL is a no-op */
 
 /* A new connection from a: refused when the source already holds
@@ -84,6 +102,13 @@ bool limits_auth_failure(struct limits *l, const struct addr *a, uint64_t now,
 /* Is a penalized at now?  remaining_ms (may be NULL) gets the time left. */
 bool limits_auth_penalized(const struct limits *l, const struct addr *a, uint64_t now,
                            uint64_t *remaining_ms);
+
+/* Sessions of all workers: LIMITS_CONCURRENCY at max (0 = no limit). */
+enum limits_result limits_global_acquire(struct limits *l, unsigned max);
+void limits_global_release(struct limits *l);
+unsigned limits_global_count(const struct limits *l);
+/* Sessions worker holds now. */
+unsigned limits_worker_count(const struct limits *l, unsigned worker);
 
 /* Drops every source that holds no state any more; returns how many. */
 size_t limits_expire(struct limits *l, uint64_t now);

@@ -1,5 +1,7 @@
 /* limits: concurrency, rate, per-user tunnels, penalty box, bounded table. */
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,6 +370,70 @@ test_new(void)
 	limits_free(l);
 }
 
+/* Shared between processes: a forked worker's acquisitions count for the
+ * parent's limits, releases undo only one's own, and a dead worker's
+ * holdings are taken back. */
+static void
+test_shared(void)
+{
+	struct limits *l = limits_new_shared(16, SEED);
+	struct addr a = A("192.0.2.7");
+	pid_t pid;
+	int st = -1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+	CU_ASSERT_EQUAL(limits_source_acquire(l, &a, 0, 3, 0, 0), LIMITS_OK);
+	CU_ASSERT_EQUAL(limits_global_acquire(l, 3), LIMITS_OK);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		limits_set_worker(l, 1);
+		bad |= limits_source_acquire(l, &a, 0, 3, 0, 0) != LIMITS_OK;
+		bad |= limits_source_acquire(l, &a, 0, 3, 0, 0) != LIMITS_OK;
+		/* the parent's slot makes three: the fourth is refused here too */
+		bad |= limits_source_acquire(l, &a, 0, 3, 0, 0) != LIMITS_CONCURRENCY;
+		bad |= limits_global_acquire(l, 3) != LIMITS_OK;
+		bad |= limits_global_acquire(l, 3) != LIMITS_OK;
+		bad |= limits_global_acquire(l, 3) != LIMITS_CONCURRENCY;
+		bad |= limits_user_acquire(l, "alice", 2) != LIMITS_OK;
+		bad |= limits_user_acquire(l, "alice", 2) != LIMITS_OK;
+		_exit(bad ? 1 : 0);        /* dies holding all of it */
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT_EQUAL(limits_source_count(l, &a), 3);
+	CU_ASSERT_EQUAL(limits_global_count(l), 3);
+	CU_ASSERT_EQUAL(limits_worker_count(l, 1), 2);
+	CU_ASSERT_EQUAL(limits_user_count(l, "alice"), 2);
+	CU_ASSERT_EQUAL(limits_user_acquire(l, "alice", 2), LIMITS_CONCURRENCY);
+	/* worker 0 cannot release worker 1's slots */
+	limits_source_release(l, &a, 1);
+	limits_source_release(l, &a, 1);
+	CU_ASSERT_EQUAL(limits_source_count(l, &a), 2);
+	limits_user_release(l, "alice");
+	CU_ASSERT_EQUAL(limits_user_count(l, "alice"), 2);
+	/* the dead worker's holdings come back */
+	limits_worker_reset(l, 1, 5);
+	CU_ASSERT_EQUAL(limits_source_count(l, &a), 0);
+	CU_ASSERT_EQUAL(limits_global_count(l), 1);
+	CU_ASSERT_EQUAL(limits_worker_count(l, 1), 0);
+	CU_ASSERT_EQUAL(limits_user_count(l, "alice"), 0);
+	CU_ASSERT_EQUAL(limits_user_acquire(l, "alice", 2), LIMITS_OK);
+	limits_global_release(l);
+	CU_ASSERT_EQUAL(limits_global_count(l), 0);
+	/* a name longer than LIMITS_USER_MAX cannot be tracked */
+	{
+		char longname[LIMITS_USER_MAX + 2];
+
+		memset(longname, 'u', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		CU_ASSERT_EQUAL(limits_user_acquire(l, longname, 0), LIMITS_RESOURCE);
+	}
+	limits_free(l);
+}
+
 int
 main(void)
 {
@@ -380,6 +446,7 @@ main(void)
 		{ "users", test_users },
 		{ "penalty", test_penalty },
 		{ "new", test_new },
+		{ "shared between workers", test_shared },
 		CUTEST_END
 	};
 
