@@ -34,6 +34,7 @@ void
 config_defaults(struct config *c)
 {
 	c->log_verbose = 0;
+	c->workers = BG_WORKERS;
 	c->limits.max_sessions = BG_MAX_SESSIONS;
 	c->limits.max_sessions_per_source = BG_MAX_SESSIONS_PER_SOURCE;
 	c->limits.rate_per_source = BG_RATE_PER_SOURCE;

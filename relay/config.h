@@ -100,6 +100,7 @@ struct config {
 	char                 *group;
 	bool                  allow_root;  /* "user root" must be said explicitly */
 	int                   log_verbose;
+	unsigned              workers;     /* processes; 0: one per CPU ("auto") */
 	struct conf_limits    limits;
 	struct conf_timeouts  timeouts;
 	struct conf_listener *listeners;

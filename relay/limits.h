@@ -14,6 +14,11 @@
 #define BG_ACCEPT_PAUSE_MS         250     /* fixed: accept paused this long on EMFILE/ENFILE */
 #define BG_LISTEN_BACKLOG          1024    /* fixed */
 
+/* Processes */
+#define BG_WORKERS                 1       /* workers N | auto (one per CPU) */
+#define BG_WORKERS_MAX             32      /* = LIMITS_WORKERS_MAX (policy/limits.h) */
+#define BG_WORKER_RESTART_MS       1000    /* fixed: a worker dying sooner after its start waits this */
+
 /* The opaque pump */
 #define BG_PUMP_BUFFER             (256 * 1024) /* limits { buffer }: bytes queued per direction */
 #define BG_PUMP_BUFFER_MIN         4096

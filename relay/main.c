@@ -14,6 +14,7 @@
 #include "relay/privdrop.h"
 #include "relay/server.h"
 #include "relay/tlsconn.h"
+#include "relay/workers.h"
 
 static void
 usage(void)
@@ -40,6 +41,41 @@ report_log(void *arg, const char *msg)
 {
 	(void)arg;
 	log_err("%s", msg);
+}
+
+/* workers N: the parent binds, drops privileges and supervises. */
+static int
+main_workers(struct config *conf, const char *path, bool foreground)
+{
+	const struct config *c = conf;
+	struct workers *w;
+	char err[256];
+	int rc;
+
+	if ((w = workers_new(conf, path, defconf_name, defconf_text, workers_count(c))) == NULL) {
+		log_err("cannot start");
+		return 1;
+	}
+	if (privdrop(c->user, c->group, c->allow_root, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		workers_free(w);
+		return 1;
+	}
+	if (server_setup_auth(c) != 0) {
+		workers_free(w);
+		return 1;
+	}
+	if (!foreground && daemon(0, 0) != 0) {
+		log_err("daemon: %s", strerror(errno));
+		workers_free(w);
+		return 1;
+	}
+	rc = workers_run(w);
+	log_notice("stopped");
+	workers_free(w);
+	auth_sasl_done();
+	log_close();
+	return rc == 0 ? 0 : 1;
 }
 
 int
@@ -100,6 +136,9 @@ main(int argc, char **argv)
 	}
 	if (conf->log_verbose > verbose)
 		log_set_verbose(conf->log_verbose);
+
+	if (workers_count(conf) > 1)
+		return main_workers(conf, path, foreground);
 
 	/* Bind every listener while we may (ports 1 and 604 need root), then
 	 * give privileges up for good. */

@@ -623,8 +623,8 @@ metrics_http_other(struct evhttp_request *req, void *arg)
 		evbuffer_free(body);
 }
 
-static int
-metrics_bind(struct metrics *m, const struct conf_admin *ad)
+int
+metrics_admin_socket(const struct conf_admin *ad)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = addr_to_sockaddr(&ad->addr, ad->port, &ss);
@@ -645,6 +645,19 @@ metrics_bind(struct metrics *m, const struct conf_admin *ad)
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+static int
+metrics_bind(struct metrics *m, const struct conf_admin *ad, int fd)
+{
+	struct sockaddr_storage ss;
+	char buf[LOG_ADDRSTRLEN];
+
+	(void)addr_to_sockaddr(&ad->addr, ad->port, &ss);
+	log_addr((struct sockaddr *)&ss, buf, sizeof(buf));
+	if (fd < 0 && (fd = metrics_admin_socket(ad)) < 0)
+		return -1;
 	if ((m->http = evhttp_new(m->srv->base)) == NULL) {
 		close(fd);
 		log_err("admin listener: out of memory");
@@ -682,7 +695,9 @@ metrics_start(struct server *srv)
 	m->srv = srv;
 	m->started = time(NULL);
 	srv->metrics = m;
-	if (srv->conf->admin.enabled && metrics_bind(m, &srv->conf->admin) != 0) {
+	/* With workers, worker 0 serves the admin listener the parent bound. */
+	if (srv->conf->admin.enabled && srv->worker == 0 &&
+	    metrics_bind(m, &srv->conf->admin, srv->admin_fd) != 0) {
 		metrics_stop(srv);
 		return -1;
 	}
@@ -713,7 +728,7 @@ metrics_reload(struct server *srv, const struct config *next)
 	const struct conf_admin *ad = &next->admin;
 	bool now = m != NULL && m->http != NULL;
 
-	if (m == NULL)
+	if (m == NULL || srv->worker != 0)
 		return;
 	if (now != ad->enabled ||
 	    (now && (m->port != ad->port || !addr_equal(&m->addr, &ad->addr))))

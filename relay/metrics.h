@@ -29,6 +29,10 @@ struct policy_decision;
  * listener (call before the privilege drop).  Returns 0, or -1 after
  * logging why. */
 int metrics_start(struct server *srv);
+/* Binds and listens on the admin address: a descriptor, or -1 after
+ * logging why.  (The parent of several workers binds it for worker 0.) */
+struct conf_admin;
+int metrics_admin_socket(const struct conf_admin *ad);
 /* Closes the admin listener and frees the counters; safe to call twice. */
 void metrics_stop(struct server *srv);
 /* At reload: the admin listener stays as it was started; a change to it is

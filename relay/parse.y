@@ -171,7 +171,7 @@ static void parse_admin(struct parse_state *, char *, int64_t, bool, const PARSE
 %token TCPMUX "tcpmux"
 %token TCPMUXLINE "tcpmux-line" TIMEOUTS "timeouts" TLS "tls" TO "to" TUNNEL "tunnel"
 %token USER "user" VERBOSE "verbose" VERIFYCLIENT "verify-client" VERIFYNAME "verify-name"
-%token VIA "via"
+%token VIA "via" WORKERS "workers" AUTO "auto"
 
 %type <number> port size duration count nsport adminremote
 %type <string> macroval
@@ -193,6 +193,11 @@ statement	: STRING '=' macroval		{ parse_macro_set(ps, $1, $3, &@1); }
 		| ALLOW ROOT			{ ps->c->allow_root = true; }
 		| LOG VERBOSE			{ ps->c->log_verbose = 1; }
 		| LOG QUIET			{ ps->c->log_verbose = 0; }
+		| WORKERS count			{
+			if (parse_range(ps, &@2, "workers", $2, 1, BG_WORKERS_MAX))
+				ps->c->workers = (unsigned)$2;
+		}
+		| WORKERS AUTO			{ ps->c->workers = 0; }
 		| NAMESERVER STRING nsport	{
 			struct config *c = ps->c;
 			struct addr a;
@@ -1057,7 +1062,7 @@ static const struct {
 } parse_keywords[] = {
 	{ "ack", ACK }, { "admin", ADMIN }, { "all", ALL }, { "allow", ALLOW },
 	{ "allow-remote", ALLOWREMOTE }, { "allowed", ALLOWED },
-	{ "anonymous", ANONYMOUS }, { "any", ANY }, { "backend", BACKEND }, { "beep", BEEP },
+	{ "anonymous", ANONYMOUS }, { "any", ANY }, { "auto", AUTO }, { "backend", BACKEND }, { "beep", BEEP },
 	{ "beep-channels", BEEPCHANNELS }, { "beep-message", BEEPMESSAGE }, { "block", BLOCK },
 	{ "buffer", BUFFER }, { "ca", CA }, { "catalog-only", CATALOGONLY }, { "cert", CERT },
 	{ "certificate", CERTIFICATE }, { "connect", CONNECT },
@@ -1079,7 +1084,7 @@ static const struct {
 	{ "tcpmux", TCPMUX }, { "tcpmux-line", TCPMUXLINE }, { "timeouts", TIMEOUTS },
 	{ "tls", TLS }, { "to", TO }, { "tunnel", TUNNEL }, { "user", USER },
 	{ "verbose", VERBOSE }, { "verify-client", VERIFYCLIENT },
-	{ "verify-name", VERIFYNAME }, { "via", VIA },
+	{ "verify-name", VERIFYNAME }, { "via", VIA }, { "workers", WORKERS },
 };
 
 #define PARSE_EOF (-1)

@@ -38,31 +38,47 @@ listener_kind_name(enum listener_kind k)
 	return "?";
 }
 
-static int
-listener_bind(struct listener *l)
+int
+server_listen_socket(const struct conf_listener *cl, bool reuseport)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = addr_to_sockaddr(&l->addr, l->port, &ss);
-	int one = 1;
+	socklen_t len = addr_to_sockaddr(&cl->addr, cl->port, &ss);
+	int one = 1, fd;
 	char buf[LOG_ADDRSTRLEN];
 
-	l->fd = socket(l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0) {
+	fd = socket(cl->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
 		log_err("listen %s: socket: %s", log_addr((struct sockaddr *)&ss, buf,
 		        sizeof(buf)), strerror(errno));
 		return -1;
 	}
-	(void)setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (l->addr.family == AF_INET6)
-		(void)setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(l->fd, (struct sockaddr *)&ss, len) != 0 ||
-	    listen(l->fd, BG_LISTEN_BACKLOG) != 0) {
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (cl->addr.family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+	    listen(fd, BG_LISTEN_BACKLOG) != 0) {
 		log_err("listen on %s (%s): %s", log_addr((struct sockaddr *)&ss, buf,
-		        sizeof(buf)), listener_kind_name(l->kind), strerror(errno));
-		close(l->fd);
-		l->fd = -1;
+		        sizeof(buf)), listener_kind_name(cl->kind), strerror(errno));
+		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+/* fd: already bound and listening (from the parent), or -1 to bind now. */
+static int
+listener_bind(struct listener *l, int fd)
+{
+	struct conf_listener cl = { .kind = l->kind, .addr = l->addr, .port = l->port };
+	struct sockaddr_storage ss;
+	char buf[LOG_ADDRSTRLEN];
+
+	(void)addr_to_sockaddr(&l->addr, l->port, &ss);
+	if (fd < 0 && (fd = server_listen_socket(&cl, l->srv->reuseport)) < 0)
+		return -1;
+	l->fd = fd;
 	l->ev = event_new(l->srv->base, l->fd, EV_READ | EV_PERSIST, server_accept, l);
 	if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
 		log_err("listen: out of memory");
@@ -173,7 +189,7 @@ server_accept(evutil_socket_t lfd, short what, void *arg)
 			close(fd);
 			continue;
 		}
-		if (srv->nsessions >= srv->conf->limits.max_sessions) {
+		if (limits_global_count(srv->limits) >= srv->conf->limits.max_sessions) {
 			char buf[LOG_ADDRSTRLEN];
 
 			srv->stats.refused_global++;
@@ -214,7 +230,7 @@ server_hardstop(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-server_setup_listeners(struct server *srv)
+server_setup_listeners(struct server *srv, const int *fds)
 {
 	struct config *c = srv->conf;
 	size_t i;
@@ -233,7 +249,7 @@ server_setup_listeners(struct server *srv)
 		l->kind = c->listeners[i].kind;
 		l->addr = c->listeners[i].addr;
 		l->port = c->listeners[i].port;
-		if (listener_bind(l) != 0)
+		if (listener_bind(l, fds != NULL ? fds[i] : -1) != 0)
 			return -1;
 	}
 	return 0;
@@ -242,24 +258,41 @@ server_setup_listeners(struct server *srv)
 struct server *
 server_new(struct config *conf, const char *path, const char *name, const char *text)
 {
+	return server_new_worker(conf, path, name, text, NULL);
+}
+
+struct server *
+server_new_worker(struct config *conf, const char *path, const char *name, const char *text,
+                  const struct server_inherit *inh)
+{
 	struct server *srv;
 	struct rlimit rl;
 
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return NULL;
+	srv->admin_fd = -1;
+	if (inh != NULL) {
+		srv->worker = inh->worker;
+		srv->reuseport = true;
+		srv->admin_fd = inh->admin_fd;
+		srv->limits = inh->limits;
+		srv->limits_shared = true;
+		limits_set_worker(srv->limits, inh->worker);
+	}
 	TAILQ_INIT(&srv->sessions);
 	srv->conf = conf;
 	srv->conf_path = path;
 	srv->conf_name = name;
 	srv->conf_text = text;
-	srv->next_id = 1;
+	/* session ids stay unique across workers: worker in the high bits */
+	srv->next_id = ((uint64_t)srv->worker << SERVER_ID_WORKER_SHIFT) | 1;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		srv->fd_limit = rl.rlim_cur;
 	if ((srv->base = event_base_new()) == NULL)
 		goto fail;
 	if ((srv->pool = pump_pool_new(0)) == NULL)
 		goto fail;
-	{
+	if (srv->limits == NULL) {
 		uint64_t seed = 0;
 		FILE *f = fopen("/dev/urandom", "rb");
 
@@ -282,7 +315,8 @@ server_new(struct config *conf, const char *path, const char *name, const char *
 	event_add(srv->ev_hup, NULL);
 	event_add(srv->ev_term, NULL);
 	event_add(srv->ev_int, NULL);
-	if (server_setup_listeners(srv) != 0 || metrics_start(srv) != 0)
+	if (server_setup_listeners(srv, inh != NULL ? inh->fds : NULL) != 0 ||
+	    metrics_start(srv) != 0)
 		goto fail;
 	return srv;
 fail:
@@ -420,7 +454,7 @@ server_reload(struct server *srv)
 			}
 			*l = (struct listener){ .srv = srv, .fd = -1, .kind = nc->listeners[j].kind,
 			    .addr = nc->listeners[j].addr, .port = nc->listeners[j].port };
-			if (listener_bind(l) == 0)
+			if (listener_bind(l, -1) == 0)
 				srv->listeners[srv->nlisteners++] = l;
 			else {
 				listener_close(l);
@@ -510,7 +544,8 @@ server_free(struct server *srv)
 	if (srv->ev_hardstop) event_free(srv->ev_hardstop);
 	if (srv->ev_resume) event_free(srv->ev_resume);
 	pump_pool_free(srv->pool);
-	limits_free(srv->limits);
+	if (!srv->limits_shared)
+		limits_free(srv->limits);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	config_unref(srv->conf);

@@ -17,6 +17,8 @@ struct pump_pool;
 struct limits;
 struct metrics;
 
+#define SERVER_ID_WORKER_SHIFT 40    /* session ids: worker << 40 | counter */
+
 struct listener {
 	struct server     *srv;
 	int                fd;
@@ -61,12 +63,31 @@ struct server {
 	struct server_stats  stats;
 	struct metrics      *metrics;       /* counters and the admin listener */
 	unsigned long        fd_limit;      /* RLIMIT_NOFILE soft */
+	unsigned             worker;        /* 0 .. workers - 1 */
+	bool                 reuseport;     /* several workers: SO_REUSEPORT listeners */
+	bool                 limits_shared; /* limits belong to the parent */
+	int                  admin_fd;      /* pre-bound admin listener, or -1 */
+};
+
+/* What a worker process gets from its parent (relay/workers.c). */
+struct server_inherit {
+	const int     *fds;        /* per configured listener: bound, listening; -1: bind it */
+	int            admin_fd;   /* worker 0: the admin listener, or -1 */
+	struct limits *limits;     /* shared table */
+	unsigned       worker;
 };
 
 /* Creates the server for a loaded configuration (takes the reference) and
  * binds every listener.  Returns NULL after logging why. */
 struct server *server_new(struct config *conf, const char *path, const char *name,
                           const char *text);
+/* The same for one of several workers: listeners from inh->fds (and any
+ * other configured listener bound with SO_REUSEPORT), shared limits. */
+struct server *server_new_worker(struct config *conf, const char *path, const char *name,
+                                 const char *text, const struct server_inherit *inh);
+/* A socket bound and listening for listener l of a configuration, with
+ * SO_REUSEPORT when reuseport: a descriptor, or -1 after logging why. */
+int server_listen_socket(const struct conf_listener *cl, bool reuseport);
 /* Applies the DNS servers of the current configuration. */
 int server_setup_dns(struct server *srv);
 /* (Re)configures SASL from a configuration: the user database must be

@@ -212,6 +212,13 @@ session_new(struct server *srv, struct listener *l, int fd, const struct sockadd
 		uint64_t now = (uint64_t)s->started.tv_sec * 1000 +
 		               (uint64_t)s->started.tv_nsec / 1000000;
 
+		/* every worker's sessions count against max-sessions */
+		if (limits_global_acquire(srv->limits, lim->max_sessions) != LIMITS_OK) {
+			srv->stats.refused_global++;
+			session_close(s, "max-sessions reached");
+			return NULL;
+		}
+		s->counted_global = true;
 		switch (limits_source_acquire(srv->limits, &s->src, now,
 		                              lim->max_sessions_per_source, lim->rate_per_source,
 		                              lim->rate_interval)) {
@@ -502,6 +509,8 @@ session_close(struct session *s, const char *reason)
 	         reason);
 	srv->stats.bytes_c2s += s->bytes_c2s;
 	srv->stats.bytes_s2c += s->bytes_s2c;
+	if (s->counted_global)
+		limits_global_release(srv->limits);
 	if (s->counted_source)
 		limits_source_release(srv->limits, &s->src,
 		                      (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);

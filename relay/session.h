@@ -64,6 +64,7 @@ struct session {
 	char                dst[160];    /* destination as logged */
 	uint64_t            bytes_c2s, bytes_s2c;
 	bool                counted_source; /* holds a per-source slot */
+	bool                counted_global; /* holds a max-sessions slot */
 	void               *proto;       /* protocol state (tcpmux, beep) */
 	void              (*proto_free)(void *);
 	/* called when the set-up deadline fires, before the close */

@@ -532,6 +532,35 @@ test_maximal(void)
 
 /* admin on ADDRESS port N [allow-remote] */
 static void
+test_workers(void)
+{
+	struct config *c;
+
+	c = load_ok("w0.conf", "\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->workers, BG_WORKERS);
+	config_unref(c);
+	c = load_ok("w4.conf", "workers 4\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->workers, 4);
+	config_unref(c);
+	c = load_ok("wauto.conf", "workers auto\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->workers, 0);
+	config_unref(c);
+	/* out of range, with the keyword and the bounds in the message */
+	CU_ASSERT_PTR_NULL(load_text("wbig.conf", "workers 33\n"));
+	CU_ASSERT_EQUAL_FATAL(nmsgs, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msgs[0], "workers"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(msgs[0], "wbig.conf:1"));
+	CU_ASSERT_PTR_NULL(load_text("wzero.conf", "workers 0\n"));
+	CU_ASSERT_EQUAL(nmsgs, 1);
+	CU_ASSERT_PTR_NULL(load_text("wword.conf", "workers many\n"));
+	CU_ASSERT(nmsgs >= 1);
+	reset_msgs();
+}
+
+static void
 test_admin(void)
 {
 	struct config *c;
@@ -1151,6 +1180,7 @@ main(void)
 {
 	static const struct cutest_case cases[] = {
 		{ "defaults", test_defaults },
+		{ "workers", test_workers },
 		{ "shipped example", test_shipped_example },
 		{ "built-in configuration", test_builtin },
 		{ "generations and references", test_generation_and_refs },
