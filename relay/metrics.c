@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "policy/limits.h"
 #include "policy/policy.h"
 #include "relay/config.h"
 #include "relay/limits.h"
@@ -413,6 +414,12 @@ metrics_render(struct server *srv, struct evbuffer *out)
 	            "Configuration generation in use.", srv->conf->generation);
 	metrics_one(out, "beepgate_draining", "gauge", "1 while stopping gracefully.",
 	            srv->draining ? 1 : 0);
+	metrics_one(out, "beepgate_worker", "gauge",
+	            "The worker process serving these figures (workers N: worker 0).", srv->worker);
+	if (srv->limits != NULL)
+		metrics_one(out, "beepgate_sessions_all_workers", "gauge",
+		            "Live sessions of every worker (what max-sessions counts).",
+		            limits_global_count(srv->limits));
 
 	if (m != NULL) {
 		metrics_one(out, "beepgate_tunnels_active", "gauge",

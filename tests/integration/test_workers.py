@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import unittest
+import urllib.request
 
 from integration.harness import (Backend, DaemonTestCase, connect, free_port, is_closed,
                                  recv_exact, stream_both_ways)
@@ -63,12 +64,16 @@ def echo_ok(s):
 class WorkersTest(DaemonTestCase):
     def test_both_workers_serve(self):
         b = self.keep(Backend(mode="echo"))
-        lp = free_port()
-        d = self.daemon(conf(lp, b.port))
+        lp, ap = free_port(), free_port()
+        d = self.daemon(conf(lp, b.port, "admin on 127.0.0.1 port %d\n" % ap))
         kids = workers_of(d)
         socks = [self.keep(connect("127.0.0.1", lp)) for _ in range(24)]
         for s in socks:
             self.assertTrue(echo_ok(s))
+        # worker 0 serves the admin listener; the session count is global
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % ap, timeout=5).read()
+        self.assertIn(b"\nbeepgate_worker 0\n", body)
+        self.assertIn(b"\nbeepgate_sessions_all_workers 24\n", body)
         # the kernel spread the connections: both workers logged sessions
         # and both hold client sockets
         self.assertEqual(session_workers(d.log()), {0, 1}, d.log()[-3000:])
