@@ -100,6 +100,10 @@ idxp_write(struct idxp_io *io, const uint8_t *p, size_t n)
 		return write(io->fd, p, n);
 	r = SSL_write(io->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
 	if (r <= 0) {
+		int e = SSL_get_error(io->ssl, r);
+
+		/* (an alert from the peer, or its close right after one) */
+		io->tls_failed = e == SSL_ERROR_SSL || e == SSL_ERROR_SYSCALL;
 		idxp_ssl_err(io->err, sizeof(io->err), "TLS write");
 		errno = EIO;
 		return -1;
@@ -191,7 +195,7 @@ idxp_io_step(struct idxp_io *io, int timeout_ms)
 			if (e == SSL_ERROR_ZERO_RETURN)
 				snprintf(io->err, sizeof(io->err), "the peer closed the TLS session");
 			else {
-				io->tls_failed = e == SSL_ERROR_SSL;
+				io->tls_failed = e == SSL_ERROR_SSL || e == SSL_ERROR_SYSCALL;
 				idxp_ssl_err(io->err, sizeof(io->err), "TLS read");
 			}
 			beep_session_eof(io->bs);
