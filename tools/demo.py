@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +28,7 @@ ALERTS = int(os.environ.get("DEMO_ALERTS", "50"))
 
 from integration.harness import (BEEPGATED, BUILD, Backend, Daemon, connect,  # noqa: E402
                                  free_port, stream_both_ways)
+from integration.tlsutil import Recorder, make_pki  # noqa: E402
 
 IDXP_PEER = os.path.join(BUILD, "idxp-peer")
 SASLPASSWD2 = "/usr/sbin/saslpasswd2"
@@ -70,64 +70,6 @@ def forward_demo():
     return ok
 
 
-class Recorder:
-    """A TCP hop that forwards to port and keeps every octet, per direction."""
-
-    def __init__(self, port):
-        self.target = ("127.0.0.1", port)
-        self.up, self.down = bytearray(), bytearray()
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            s = socket.create_connection(self.target, timeout=30)
-            threading.Thread(target=self._pipe, args=(c, s, self.up), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(s, c, self.down), daemon=True).start()
-
-    def _pipe(self, a, b, buf):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    b.shutdown(socket.SHUT_WR)
-                    return
-                with self.lock:
-                    buf += d
-                b.sendall(d)
-        except OSError:
-            return
-
-    def close(self):
-        self.sock.close()
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, timeout=60, **kw)
-
-
-def make_pki(d):
-    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=demo CA"],
-        cwd=d)
-    for n in ("manager.demo.test", "analyzer.demo.test"):
-        with open(os.path.join(d, n + ".ext"), "w") as f:
-            f.write("subjectAltName=DNS:%s\n" % n)
-        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", n + ".key", "-out", n + ".csr", "-subj", "/CN=" + n], cwd=d)
-        run(["openssl", "x509", "-req", "-in", n + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", n + ".pem", "-days", "1", "-extfile", n + ".ext"], cwd=d)
-        os.chmod(os.path.join(d, n + ".key"), 0o600)
-
-
 def private_file(path, text):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -155,7 +97,7 @@ def idxp_demo():
     d = tempfile.mkdtemp(prefix="beepgate-demo-")
     procs, daemons, ok = [], [], True
     try:
-        make_pki(d)
+        ca, certs = make_pki(d, "", ("manager.demo.test", "analyzer.demo.test"))
         db = os.path.join(d, "users.sasldb")
         pw = {"analyzer1": secrets.token_hex(12), "relayA": secrets.token_hex(12)}
         for user, p in pw.items():
@@ -168,11 +110,11 @@ def idxp_demo():
 
         mport = free_port()
         spool = os.path.join(d, "alerts.jsonl")
-        tls = ["--ca", os.path.join(d, "ca.pem")]
+        tls = ["--ca", ca]
         mgr = subprocess.Popen([IDXP_PEER, "manager", "-l", "127.0.0.1:%d" % mport, "--spool", spool,
                                 "--uri", "http://manager.demo.test/idxp",
-                                "--cert", os.path.join(d, "manager.demo.test.pem"),
-                                "--key", os.path.join(d, "manager.demo.test.key")] + tls,
+                                "--cert", certs["manager.demo.test"][0],
+                                "--key", certs["manager.demo.test"][1]] + tls,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         procs.append(mgr)
         mgr.stdout.readline()                      # "listening on ..."
@@ -195,8 +137,8 @@ def idxp_demo():
                              "--manager", "127.0.0.1:%d" % mport, "--manager-name", "manager.demo.test",
                              "--uri", "http://analyzer.demo.test/sensor1", "-n", str(ALERTS),
                              "--heartbeats", "3", "--marker", marker,
-                             "--cert", os.path.join(d, "analyzer.demo.test.pem"),
-                             "--key", os.path.join(d, "analyzer.demo.test.key")] + tls,
+                             "--cert", certs["analyzer.demo.test"][0],
+                             "--key", certs["analyzer.demo.test"][1]] + tls,
                             capture_output=True, timeout=120)
         dt = time.monotonic() - t0
         out = an.stdout.decode() + an.stderr.decode()

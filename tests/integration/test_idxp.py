@@ -6,10 +6,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import unittest
 
 from integration.harness import BUILD, SRC, free_port
-from integration.test_e2e_tls import make_pki
+from integration.tlsutil import make_pki
 from integration.tunnel_env import USERS, RelayTestCase, secret_file
 
 IDXP_PEER = os.path.join(BUILD, "idxp-peer")
@@ -22,8 +21,6 @@ class IdxpTest(RelayTestCase):
         cls.pki = tempfile.mkdtemp(prefix="beepgate-idxp-")
         cls.ca, cls.certs = make_pki(cls.pki, "", ("manager.test", "analyzer.test"))
         cls.other_ca, cls.other = make_pki(cls.pki, "other-", ("analyzer.test",))
-        for _, key in list(cls.certs.values()) + list(cls.other.values()):
-            os.chmod(key, 0o600)
 
     @classmethod
     def tearDownClass(cls):
