@@ -169,8 +169,10 @@ class ManPages(unittest.TestCase):
                               ("beep-channels", "default 512"),
                               ("tcpmux-line", "default 128"),
                               ("max-failures", "default\n3"), ("hard-stop", "default 30s")]:
-            i = page.find("Ic %s" % knob)
-            self.assertGreaterEqual(i, 0, knob)
+            # the knob's own entry in its tag list, not a passing mention
+            m = re.search(r"^\.It Ic %s(?![\w-])" % re.escape(knob), page, re.M)
+            self.assertIsNotNone(m, knob)
+            i = m.start()
             self.assertIn(default.replace("\n", " "), page[i:i + 400].replace("\n", " "), knob)
 
 
