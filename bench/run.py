@@ -1,90 +1,19 @@
-"""Benchmark driver: see bench/run.sh.  Everything runs on 127.0.0.1."""
+"""Benchmark of the forward listener against a direct connection, HAProxy and
+socat: see bench/run.sh.  Everything runs on 127.0.0.1."""
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 
-BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/plain")
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-BG = os.path.join(BUILD, "bgbench")
-RELAY = os.path.join(BUILD, "beepgated")
+from benchlib import (BG, RELAY, ROOT, cleanup, free_port, gnuplot, pin, procs, ratio, rss_kib, run,
+                      start, tmp, unpin, wait_port, write_section)
+
 SINGLE = int(os.environ.get("BENCH_SINGLE_BYTES", 2 << 30))
 MULTI_STREAMS = 100
 MULTI_EACH = int(os.environ.get("BENCH_MULTI_BYTES", 20 << 20))
 CONN_SECS = float(os.environ.get("BENCH_CONN_SECONDS", 5))
 RTT_COUNT = int(os.environ.get("BENCH_RTT_COUNT", 20000))
 IDLE = int(os.environ.get("BENCH_IDLE", 1000))
-
-procs = []
-tmp = tempfile.mkdtemp(prefix="beepgate-bench-")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd, **kw):
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
-    procs.append(p)
-    return p
-
-
-def wait_port(port, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("port %d did not open" % port)
-
-
-def kv(out):
-    d = {}
-    for tok in out.split():
-        if "=" in tok:
-            k, v = tok.split("=", 1)
-            try:
-                d[k] = float(v)
-            except ValueError:
-                d[k] = v
-    return d
-
-
-def run(args, pin=None):
-    cmd = [BG] + [str(a) for a in args]
-    if pin is not None:
-        cmd = ["taskset", "-c", str(pin)] + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        print("  warning: %s -> %s" % (" ".join(cmd), r.stdout.strip() + r.stderr.strip()))
-    return kv(r.stdout)
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def pin(pid, cpu):
-    if pid and shutil.which("taskset"):
-        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], capture_output=True)
-
-
-def unpin(pid):
-    if pid and shutil.which("taskset"):
-        subprocess.run(["taskset", "-a", "-p", "-c", "0-%d" % (os.cpu_count() - 1), str(pid)],
-                       capture_output=True)
 
 
 def main():
@@ -106,11 +35,7 @@ def main():
                 'connection-rate 0 per 1s }\n')
         for k in servers:
             f.write("listen on 127.0.0.1 port %d forward to 127.0.0.1 port %d\n" % (bports[k], servers[k]))
-    with open(os.path.join(tmp, "relay.log"), "wb") as log:
-        relay = subprocess.Popen([RELAY, "-d", "-f", conf], stdout=log, stderr=subprocess.STDOUT,
-                                 preexec_fn=lambda: __import__("resource").setrlimit(
-                                     __import__("resource").RLIMIT_NOFILE, (65536, 65536)))
-    procs.append(relay)
+    relay = start([RELAY, "-d", "-f", conf])
     for p in bports.values():
         wait_port(p)
     targets["beepgated"] = (relay.pid, bports)
@@ -172,8 +97,6 @@ def main():
 
     d = results["direct"]
 
-    def ratio(v, base):
-        return "%.2f×" % (v / base) if base else "-"
     rows = []
     for name, r in results.items():
         rows.append("| %s | %.0f (%s) | %.0f (%s) | %.0f (%s) | %.1f (%s) | %.1f | %s |" % (
@@ -188,37 +111,30 @@ def main():
 
 
 def write_doc(table, results):
-    docs = os.path.join(ROOT, "docs")
-    png = os.path.join(docs, "benchmarks.png")
-    if shutil.which("gnuplot"):
-        dat = os.path.join(tmp, "b.dat")
-        with open(dat, "w") as f:
-            for name, r in results.items():
-                f.write('"%s" %.0f %.0f\n' % (name, r["single"], r["multi"]))
-        script = ("set terminal png size 800,450; set output '%s'; set style data histograms;"
-                  "set style fill solid 0.8; set ylabel 'MiB/s'; set title 'Loopback throughput (bench/run.sh)';"
-                  "set key top right; plot '%s' using 2:xtic(1) title 'single stream', '' using 3 title '100 streams'"
-                  % (png, dat))
-        subprocess.run(["gnuplot", "-e", script], check=False)
-    with open(os.path.join(docs, "benchmarks.md"), "w") as f:
-        f.write("# Benchmarks\n\nMeasured by `make bench` (bench/run.sh) on this machine: %d cores, "
-                "loopback only, every target measured in the same run; ratios are to a direct "
-                "connection.\n\n" % os.cpu_count())
-        f.write("Single stream: %d MiB; 100 streams × %d MiB; connections/s: connect, 1-byte echo, "
-                "close, 8 client threads, %g s; RTT: 64-byte ping-pong, %d round trips, every "
-                "process pinned to CPU 0; memory: RSS growth of the relay with %d idle "
-                "connections.\n\n" % (SINGLE >> 20, MULTI_EACH >> 20, CONN_SECS, RTT_COUNT, IDLE))
-        f.write(table + "\n\n![throughput](benchmarks.png)\n")
-    print("wrote docs/benchmarks.md")
+    dat = os.path.join(tmp, "b.dat")
+    with open(dat, "w") as f:
+        for name, r in results.items():
+            f.write('"%s" %.0f %.0f\n' % (name, r["single"], r["multi"]))
+    plotted = gnuplot(
+        "set terminal png size 800,450; set output '%s'; set style data histograms;"
+        "set style fill solid 0.8; set ylabel 'MiB/s'; set title 'forward listener: loopback throughput';"
+        "set key top right; plot '%s' using 2:xtic(1) title 'single stream', '' using 3 title '100 streams'"
+        % (os.path.join(ROOT, "docs",
+                        "benchmarks-forward.png"), dat))
+    text = ("Measured by `make bench` on this machine: %d cores, loopback only, every target in the "
+            "same run; ratios are to a direct connection.  Single stream: %d MiB; 100 streams × %d MiB; "
+            "connections/s: connect, 1-byte echo, close, 8 client threads, %g s; RTT: 64-byte "
+            "ping-pong, %d round trips, every process pinned to CPU 0; memory: RSS growth of the "
+            "relay with %d idle connections.\n\n" % (os.cpu_count(), SINGLE >> 20, MULTI_EACH >> 20,
+                                                      CONN_SECS, RTT_COUNT, IDLE))
+    text += table + "\n"
+    if plotted:
+        text += "\n![forward throughput](benchmarks-forward.png)\n"
+    write_section("forward", text)
 
 
-try:
-    main()
-finally:
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGTERM)
-            p.wait(10)
-        except Exception:
-            p.kill()
-    shutil.rmtree(tmp, ignore_errors=True)
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        cleanup()

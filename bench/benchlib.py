@@ -1,0 +1,147 @@
+"""Helpers shared by the benchmark drivers (bench/run.sh).  Loopback only."""
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/plain")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BG = os.path.join(BUILD, "bgbench")
+RELAY = os.path.join(BUILD, "beepgated")
+
+procs = []
+tmp = tempfile.mkdtemp(prefix="beepgate-bench-")
+
+
+def many_files():
+    """Soft descriptor limit up to the hard one (which may be all there is:
+    raising the hard limit needs CAP_SYS_RESOURCE)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, **kw):
+    """Start a background process; its output goes to a log file in tmp (a
+    pipe nobody reads would fill and stall a daemon logging each session)."""
+    log = open(os.path.join(tmp, "%s-%d.log" % (os.path.basename(str(cmd[0])), len(procs))), "wb")
+    p = subprocess.Popen([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT,
+                         preexec_fn=many_files, **kw)
+    log.close()
+    procs.append(p)
+    return p
+
+
+def wait_port(port, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d did not open" % port)
+
+
+def kv(out):
+    d = {}
+    for tok in out.split():
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            try:
+                d[k] = float(v)
+            except ValueError:
+                d[k] = v
+    return d
+
+
+def run(args, pin=None, env=None):
+    cmd = [BG] + [str(a) for a in args]
+    if pin is not None:
+        cmd = ["taskset", "-c", str(pin)] + cmd
+    e = dict(os.environ)
+    e.update(env or {})
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=e,
+                       preexec_fn=many_files)
+    if r.returncode != 0:
+        print("  warning: %s -> %s" % (" ".join(cmd), r.stdout.strip() + " " + r.stderr.strip()[-300:]))
+    return kv(r.stdout)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    """user + system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nfds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def pin(pid, cpu):
+    if pid and shutil.which("taskset"):
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], capture_output=True)
+
+
+def unpin(pid):
+    if pid and shutil.which("taskset"):
+        subprocess.run(["taskset", "-a", "-p", "-c", "0-%d" % (os.cpu_count() - 1), str(pid)],
+                       capture_output=True)
+
+
+def ratio(v, base):
+    return "%.2f×" % (v / base) if base else "-"
+
+
+def write_section(name, text):
+    """Replaces the generated section NAME of docs/benchmarks.md (between its
+    markers), keeping the hand-written text around it."""
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    begin, end = "<!-- bench:%s:begin -->" % name, "<!-- bench:%s:end -->" % name
+    doc = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
+    block = begin + "\n" + text.rstrip() + "\n" + end
+    if begin in doc and end in doc:
+        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda m: block, doc, flags=re.S)
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(doc)
+    print("wrote docs/benchmarks.md (%s)" % name)
+
+
+def gnuplot(script):
+    if shutil.which("gnuplot"):
+        subprocess.run(["gnuplot", "-e", script], check=False)
+        return True
+    print("  (gnuplot not installed: no plot)")
+    return False
+
+
+def cleanup():
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(10)
+        except Exception:
+            p.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
