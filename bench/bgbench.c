@@ -6,11 +6,16 @@
  *   bgbench rtt HOST PORT COUNT
  *   bgbench idle HOST PORT COUNT SECONDS
  *
+ * With BGBENCH_TUNNEL="user:password-file:endpoint" set, every connection the
+ * client modes make is a TUNNEL through the relay at HOST PORT instead (the
+ * full exchange of bench/tunnel.c), and the measured bytes flow through it.
+ *
  * Results are printed as "key=value" lines for the driver script. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,6 +26,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tunnel_dial.h"
 
 #define BUF (256 * 1024)
 
@@ -38,6 +45,9 @@ dial(const char *host, int port)
 {
 	struct sockaddr_in sin;
 	int fd, one = 1;
+
+	if (tunnel_dial_enabled())
+		return tunnel_dial(host, port);
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -167,8 +177,10 @@ cmd_server(int port, const char *mode)
 	}
 }
 
-/* throughput: each stream asks a "source" server for its bytes */
-struct tp { const char *host; int port; unsigned long long want, got; };
+/* throughput: each stream asks a "source" server for its bytes.  Every
+ * stream is connected (for a tunnel: fully set up) before the clock starts,
+ * so the figure is the data path's alone; set-up has its own mode. */
+struct tp { const char *host; int port; unsigned long long want, got; pthread_barrier_t *ready; };
 
 static void *
 tp_run(void *arg)
@@ -178,6 +190,7 @@ tp_run(void *arg)
 	int fd = dial(t->host, t->port);
 	ssize_t r;
 
+	pthread_barrier_wait(t->ready);
 	if (fd >= 0 && buf != NULL && write(fd, "g", 1) == 1)
 		while ((r = read(fd, buf, BUF)) > 0)
 			t->got += (unsigned long long)r;
@@ -193,14 +206,17 @@ cmd_throughput(const char *host, int port, int streams, unsigned long long bytes
 	pthread_t *th = calloc((size_t)streams, sizeof(*th));
 	struct tp *tp = calloc((size_t)streams, sizeof(*tp));
 	unsigned long long total = 0;
+	pthread_barrier_t ready;
 	double t0, t1;
 	int i;
 
-	t0 = now_s();
+	pthread_barrier_init(&ready, NULL, (unsigned)streams + 1);
 	for (i = 0; i < streams; i++) {
-		tp[i] = (struct tp){ host, port, bytes, 0 };
+		tp[i] = (struct tp){ host, port, bytes, 0, &ready };
 		pthread_create(&th[i], NULL, tp_run, &tp[i]);
 	}
+	pthread_barrier_wait(&ready);
+	t0 = now_s();
 	for (i = 0; i < streams; i++) {
 		pthread_join(th[i], NULL);
 		total += tp[i].got;
@@ -208,13 +224,17 @@ cmd_throughput(const char *host, int port, int streams, unsigned long long bytes
 	t1 = now_s();
 	printf("bytes=%llu expected=%llu seconds=%.3f mib_per_s=%.1f\n", total,
 	       bytes * (unsigned long long)streams, t1 - t0, (double)total / (t1 - t0) / 1048576.0);
+	pthread_barrier_destroy(&ready);
 	free(th);
 	free(tp);
 	return total == bytes * (unsigned long long)streams ? 0 : 1;
 }
 
 /* connrate */
-struct cr { const char *host; int port; double until; unsigned long ok, fail; };
+struct cr {
+	const char *host; int port; double until; unsigned long ok, fail;
+	double *lat; size_t nlat, caplat;   /* seconds per successful exchange */
+};
 
 static void *
 cr_run(void *arg)
@@ -223,20 +243,34 @@ cr_run(void *arg)
 	uint8_t b = 'p';
 
 	while (now_s() < c->until) {
+		double t0 = now_s();
 		int fd = dial(c->host, c->port);
 
 		if (fd < 0) {
 			c->fail++;
 			continue;
 		}
-		if (write_all(fd, &b, 1) == 0 && read_exact(fd, &b, 1) == 0)
+		if (write_all(fd, &b, 1) == 0 && read_exact(fd, &b, 1) == 0) {
 			c->ok++;
-		else
+			if (c->nlat == c->caplat) {
+				size_t ncap = c->caplat ? 2 * c->caplat : 4096;
+				double *n = realloc(c->lat, ncap * sizeof(double));
+
+				if (n != NULL) {
+					c->lat = n;
+					c->caplat = ncap;
+				}
+			}
+			if (c->nlat < c->caplat)
+				c->lat[c->nlat++] = now_s() - t0;
+		} else
 			c->fail++;
 		close(fd);
 	}
 	return NULL;
 }
+
+static int cmp_double(const void *a, const void *b);
 
 static int
 cmd_connrate(const char *host, int port, double secs, int conc)
@@ -244,22 +278,36 @@ cmd_connrate(const char *host, int port, double secs, int conc)
 	pthread_t *th = calloc((size_t)conc, sizeof(*th));
 	struct cr *cr = calloc((size_t)conc, sizeof(*cr));
 	unsigned long ok = 0, fail = 0;
-	double t0 = now_s();
+	double t0 = now_s(), *lat = NULL;
+	size_t nlat = 0, k;
 	int i;
 
 	for (i = 0; i < conc; i++) {
-		cr[i] = (struct cr){ host, port, t0 + secs, 0, 0 };
+		cr[i] = (struct cr){ host, port, t0 + secs, 0, 0, NULL, 0, 0 };
 		pthread_create(&th[i], NULL, cr_run, &cr[i]);
 	}
 	for (i = 0; i < conc; i++) {
 		pthread_join(th[i], NULL);
 		ok += cr[i].ok;
 		fail += cr[i].fail;
+		nlat += cr[i].nlat;
 	}
-	printf("connections=%lu failed=%lu per_s=%.0f\n", ok, fail, (double)ok / (now_s() - t0));
+	if (nlat > 0 && (lat = malloc(nlat * sizeof(double))) != NULL) {
+		for (i = 0, k = 0; i < conc; i++) {
+			memcpy(lat + k, cr[i].lat, cr[i].nlat * sizeof(double));
+			k += cr[i].nlat;
+		}
+		qsort(lat, nlat, sizeof(double), cmp_double);
+	}
+	printf("connections=%lu failed=%lu per_s=%.0f p50_ms=%.3f p99_ms=%.3f\n", ok, fail,
+	       (double)ok / (now_s() - t0), lat ? lat[nlat / 2] * 1e3 : 0.0,
+	       lat ? lat[nlat * 99 / 100] * 1e3 : 0.0);
+	for (i = 0; i < conc; i++)
+		free(cr[i].lat);
+	free(lat);
 	free(th);
 	free(cr);
-	return 0;
+	return fail == 0 ? 0 : 1;
 }
 
 static int
@@ -299,22 +347,52 @@ cmd_rtt(const char *host, int port, int count)
 	return 0;
 }
 
+/* idle: COUNT connections, each checked with a 1-byte echo, then held
+ * until SECONDS pass or stdin closes.  Dialled by 8 threads (a tunnel's
+ * set-up costs a SCRAM exchange). */
+struct idl { const char *host; int port; int *fds; int from, to, ok; };
+
+static void *
+idle_run(void *arg)
+{
+	struct idl *d = arg;
+	uint8_t b = 'i';
+	int i;
+
+	for (i = d->from; i < d->to; i++) {
+		d->fds[i] = dial(d->host, d->port);
+		if (d->fds[i] >= 0 && write_all(d->fds[i], &b, 1) == 0 &&
+		    read_exact(d->fds[i], &b, 1) == 0)
+			d->ok++;
+	}
+	return NULL;
+}
+
 static int
 cmd_idle(const char *host, int port, int count, int secs)
 {
+	enum { NT = 8 };
 	int *fds = calloc((size_t)count, sizeof(int)), i, ok = 0;
-	uint8_t b = 'i';
 	struct rlimit rl = { 65536, 65536 };
+	struct idl d[NT];
+	pthread_t th[NT];
+	struct pollfd pfd = { 0, POLLIN, 0 };
+	double t0 = now_s();
 
 	setrlimit(RLIMIT_NOFILE, &rl);
-	for (i = 0; i < count; i++) {
-		fds[i] = dial(host, port);
-		if (fds[i] >= 0 && write_all(fds[i], &b, 1) == 0 && read_exact(fds[i], &b, 1) == 0)
-			ok++;
+	for (i = 0; i < NT; i++) {
+		d[i] = (struct idl){ host, port, fds, count * i / NT, count * (i + 1) / NT, 0 };
+		pthread_create(&th[i], NULL, idle_run, &d[i]);
 	}
-	printf("established=%d\n", ok);
+	for (i = 0; i < NT; i++) {
+		pthread_join(th[i], NULL);
+		ok += d[i].ok;
+	}
+	printf("established=%d seconds=%.3f\n", ok, now_s() - t0);
 	fflush(stdout);
-	sleep((unsigned)secs);
+	/* until SECONDS or stdin's EOF; a bare sleep when stdin is not open */
+	if (poll(&pfd, 1, secs * 1000) < 0 || (pfd.revents & POLLNVAL))
+		sleep((unsigned)secs);
 	for (i = 0; i < count; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
