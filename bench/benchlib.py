@@ -35,10 +35,12 @@ def free_port():
 def start(cmd, **kw):
     """Start a background process; its output goes to a log file in tmp (a
     pipe nobody reads would fill and stall a daemon logging each session)."""
-    log = open(os.path.join(tmp, "%s-%d.log" % (os.path.basename(str(cmd[0])), len(procs))), "wb")
+    path = os.path.join(tmp, "%s-%d.log" % (os.path.basename(str(cmd[0])), len(procs)))
+    log = open(path, "wb")
     p = subprocess.Popen([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT,
                          preexec_fn=many_files, **kw)
     log.close()
+    p.log = path
     procs.append(p)
     return p
 
@@ -51,7 +53,16 @@ def wait_port(port, timeout=10):
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError("port %d did not open" % port)
+    tails = []
+    for p in procs:
+        try:
+            with open(p.log, "rb") as f:
+                tail = f.read()[-600:].decode(errors="replace").strip()
+        except OSError:
+            tail = ""
+        state = "running" if p.poll() is None else "exited %d" % p.returncode
+        tails.append("  %s (%s): %s" % (" ".join(map(str, p.args[:3])), state, tail or "(no output)"))
+    raise RuntimeError("port %d did not open\n%s" % (port, "\n".join(tails)))
 
 
 def kv(out):

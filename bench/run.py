@@ -44,7 +44,7 @@ def main():
         hports = {k: free_port() for k in servers}
         hconf = os.path.join(tmp, "haproxy.cfg")
         with open(hconf, "w") as f:
-            f.write("global\n  maxconn 20000\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+            f.write("global\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n"
                     "  timeout client 60s\n  timeout server 60s\n")
             for k in servers:
                 f.write("listen l_%s\n  bind 127.0.0.1:%d\n  server s 127.0.0.1:%d\n" % (k, hports[k], servers[k]))
