@@ -105,6 +105,20 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy():
+    """(busy, total) jiffies of every CPU so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+def busy_since(mark):
+    """Share of the machine's CPU time that was busy since machine_busy()."""
+    b, t = machine_busy()
+    return (b - mark[0]) / (t - mark[1]) if t > mark[1] else 0.0
+
+
 def nfds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 

@@ -1,6 +1,7 @@
 /* bgbench: load generator and test servers for bench/run.sh.
  *
  *   bgbench server PORT MODE          MODE: echo | sink | source:BYTES
+ *   bgbench relay PORT DEST_PORT      a minimal blocking relay (the floor)
  *   bgbench throughput HOST PORT STREAMS BYTES_PER_STREAM
  *   bgbench connrate HOST PORT SECONDS CONCURRENCY
  *   bgbench rtt HOST PORT COUNT
@@ -140,14 +141,11 @@ out:
 }
 
 static int
-cmd_server(int port, const char *mode)
+listen_loopback(int port)
 {
 	struct sockaddr_in sin;
 	int lfd, one = 1;
 
-	srv_mode = mode;
-	if (strncmp(mode, "source:", 7) == 0)
-		srv_source_bytes = strtoull(mode + 7, NULL, 10);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&sin, 0, sizeof(sin));
@@ -155,25 +153,110 @@ cmd_server(int port, const char *mode)
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(lfd, 4096) != 0) {
-		perror("bgbench server");
-		return 1;
+		perror("bgbench: listen");
+		return -1;
 	}
 	printf("ready\n");
 	fflush(stdout);
+	return lfd;
+}
+
+static int
+spawn(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	int r;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	r = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return r;
+}
+
+static int
+cmd_server(int port, const char *mode)
+{
+	int lfd, one = 1;
+
+	srv_mode = mode;
+	if (strncmp(mode, "source:", 7) == 0)
+		srv_source_bytes = strtoull(mode + 7, NULL, 10);
+	if ((lfd = listen_loopback(port)) < 0)
+		return 1;
 	for (;;) {
-		pthread_t t;
-		pthread_attr_t a;
 		int fd = accept(lfd, NULL, NULL);
 
 		if (fd < 0)
 			continue;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		pthread_attr_init(&a);
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&a, 64 * 1024);
-		if (pthread_create(&t, &a, serve, (void *)(intptr_t)fd) != 0)
+		if (spawn(serve, (void *)(intptr_t)fd) != 0)
 			close(fd);
-		pthread_attr_destroy(&a);
+	}
+}
+
+/* relay: the simplest user-space relay there is, a reference for what the
+ * kernel allows: per connection two blocking threads, each read(2) then
+ * write(2) one direction, shutdown(SHUT_WR) at EOF.  No event loop, no
+ * limits, no timeouts; the benchmark's floor for a copying relay. */
+struct pair;
+struct half { int from, to; struct pair *pair; };
+struct pair { struct half half[2]; int refs; pthread_mutex_t mu; };
+
+static void *
+relay_half(void *arg)
+{
+	struct half *h = arg;
+	struct pair *p = h->pair;
+	uint8_t *buf = malloc(BUF);
+	ssize_t r;
+	int last;
+
+	while (buf != NULL && (r = read(h->from, buf, BUF)) > 0)
+		if (write_all(h->to, buf, (size_t)r) != 0)
+			break;
+	shutdown(h->to, SHUT_WR);
+	free(buf);
+	pthread_mutex_lock(&p->mu);
+	last = --p->refs == 0;
+	pthread_mutex_unlock(&p->mu);
+	if (last) {
+		close(h->from);
+		close(h->to);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+	}
+	return NULL;
+}
+
+static int
+cmd_relay(int port, int dport)
+{
+	int lfd, one = 1;
+
+	if ((lfd = listen_loopback(port)) < 0)
+		return 1;
+	for (;;) {
+		int c = accept(lfd, NULL, NULL), s;
+		struct pair *p;
+
+		if (c < 0)
+			continue;
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if ((s = dial("127.0.0.1", dport)) < 0) {
+			close(c);
+			continue;
+		}
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			_exit(1);
+		p->refs = 2;
+		pthread_mutex_init(&p->mu, NULL);
+		p->half[0] = (struct half){ c, s, p };
+		p->half[1] = (struct half){ s, c, p };
+		if (spawn(relay_half, &p->half[0]) != 0 || spawn(relay_half, &p->half[1]) != 0)
+			_exit(1);
 	}
 }
 
@@ -406,6 +489,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 4 && strcmp(argv[1], "server") == 0)
 		return cmd_server(atoi(argv[2]), argv[3]);
+	if (argc >= 4 && strcmp(argv[1], "relay") == 0)
+		return cmd_relay(atoi(argv[2]), atoi(argv[3]));
 	if (argc >= 6 && strcmp(argv[1], "throughput") == 0)
 		return cmd_throughput(argv[2], atoi(argv[3]), atoi(argv[4]), strtoull(argv[5], NULL, 10));
 	if (argc >= 6 && strcmp(argv[1], "connrate") == 0)

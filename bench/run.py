@@ -5,8 +5,8 @@ import shutil
 import subprocess
 import time
 
-from benchlib import (BG, RELAY, ROOT, cleanup, free_port, gnuplot, pin, procs, ratio, rss_kib, run,
-                      start, tmp, unpin, wait_port, write_section)
+from benchlib import (BG, RELAY, ROOT, busy_since, cleanup, free_port, gnuplot, machine_busy, pin,
+                      procs, ratio, rss_kib, run, start, tmp, unpin, wait_port, write_section)
 
 SINGLE = int(os.environ.get("BENCH_SINGLE_BYTES", 2 << 30))
 MULTI_STREAMS = 100
@@ -27,31 +27,43 @@ def main():
 
     targets = {"direct": (None, dict(servers))}
 
-    # beepgated forward listeners
-    bports = {k: free_port() for k in servers}
-    conf = os.path.join(tmp, "bench.conf")
-    with open(conf, "w") as f:
-        f.write('user "root"\nallow root\nlimits { max-sessions 20000 max-sessions-per-source 20000 '
-                'connection-rate 0 per 1s }\n')
-        for k in servers:
-            f.write("listen on 127.0.0.1 port %d forward to 127.0.0.1 port %d\n" % (bports[k], servers[k]))
-    relay = start([RELAY, "-d", "-f", conf])
-    for p in bports.values():
+    # the floor: a minimal blocking relay, two threads per connection
+    fports = {k: free_port() for k in servers}
+    fpids = []
+    for k in servers:
+        fpids.append(start([BG, "relay", fports[k], servers[k]]).pid)
+    for p in fports.values():
         wait_port(p)
-    targets["beepgated"] = (relay.pid, bports)
+    targets["minimal relay"] = (fpids[2], fports)
+
+    # beepgated forward listeners, one worker and one per core
+    for workers in (1, os.cpu_count()):
+        bports = {k: free_port() for k in servers}
+        conf = os.path.join(tmp, "bench-%d.conf" % workers)
+        with open(conf, "w") as f:
+            f.write('user "root"\nallow root\nworkers %d\nlimits { max-sessions 20000 '
+                    'max-sessions-per-source 20000 connection-rate 0 per 1s }\n' % workers)
+            for k in servers:
+                f.write("listen on 127.0.0.1 port %d forward to 127.0.0.1 port %d\n" % (bports[k], servers[k]))
+        relay = start([RELAY, "-d", "-f", conf])
+        for p in bports.values():
+            wait_port(p)
+        targets["beepgated, workers %d" % workers] = (relay.pid, bports)
+        if os.cpu_count() == 1:
+            break
 
     if shutil.which("haproxy"):
         hports = {k: free_port() for k in servers}
         hconf = os.path.join(tmp, "haproxy.cfg")
         with open(hconf, "w") as f:
-            f.write("global\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n"
-                    "  timeout client 60s\n  timeout server 60s\n")
+            f.write("global\n  maxconn 9000\n  nbthread %d\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+                    "  timeout client 60s\n  timeout server 60s\n" % os.cpu_count())
             for k in servers:
                 f.write("listen l_%s\n  bind 127.0.0.1:%d\n  server s 127.0.0.1:%d\n" % (k, hports[k], servers[k]))
         h = start(["haproxy", "-f", hconf, "-db"])
         for p in hports.values():
             wait_port(p)
-        targets["haproxy"] = (h.pid, hports)
+        targets["HAProxy, nbthread %d" % os.cpu_count()] = (h.pid, hports)
     if shutil.which("socat"):
         sports = {k: free_port() for k in servers}
         spids = []
@@ -71,25 +83,29 @@ def main():
         print("  single-stream   %8.0f MiB/s" % r["single"], flush=True)
         r["multi"] = run(["throughput", "127.0.0.1", ports["multi"], MULTI_STREAMS, MULTI_EACH]).get("mib_per_s", 0)
         print("  100 streams     %8.0f MiB/s" % r["multi"], flush=True)
+        mark = machine_busy()
         r["connrate"] = run(["connrate", "127.0.0.1", ports["echo"], CONN_SECS, 8]).get("per_s", 0)
-        print("  connections/s   %8.0f" % r["connrate"], flush=True)
+        r["busy"] = busy_since(mark) * 100
+        print("  connections/s   %8.0f  (machine CPU busy %.0f%%)" % (r["connrate"], r["busy"]), flush=True)
         # round trips with every process on one CPU
         for sp in servers_pids:
             pin(sp, 0)
-        pin(pid, 0)
+        for p in family(pid):
+            pin(p, 0)
         rt = run(["rtt", "127.0.0.1", ports["echo"], RTT_COUNT], pin=0)
         for sp in servers_pids:
             unpin(sp)
-        unpin(pid)
+        for p in family(pid):
+            unpin(p)
         r["p50"], r["p99"] = rt.get("p50_us", 0), rt.get("p99_us", 0)
         print("  RTT 64 B        p50 %.1f us  p99 %.1f us" % (r["p50"], r["p99"]), flush=True)
-        if pid is not None and name != "socat":
-            before = rss_kib(pid)
+        if pid is not None and name not in ("socat", "minimal relay"):
+            before = sum(rss_kib(p) for p in family(pid))
             idle = subprocess.Popen([BG, "idle", "127.0.0.1", str(ports["echo"]), str(IDLE), "4"],
                                     stdout=subprocess.PIPE, text=True)
             idle.stdout.readline()
             time.sleep(1.0)
-            after = rss_kib(pid)
+            after = sum(rss_kib(p) for p in family(pid))
             idle.wait(30)
             r["idle_kib"] = (after - before) / IDLE * 1.0
             print("  memory per idle connection %.2f KiB (%d idle)" % (r["idle_kib"], IDLE), flush=True)
@@ -99,15 +115,23 @@ def main():
 
     rows = []
     for name, r in results.items():
-        rows.append("| %s | %.0f (%s) | %.0f (%s) | %.0f (%s) | %.1f (%s) | %.1f | %s |" % (
+        rows.append("| %s | %.0f (%s) | %.0f (%s) | %.0f (%s) | %.0f%% | %.1f (%s) | %.1f | %s |" % (
             name, r["single"], ratio(r["single"], d["single"]), r["multi"], ratio(r["multi"], d["multi"]),
-            r["connrate"], ratio(r["connrate"], d["connrate"]), r["p50"], ratio(r["p50"], d["p50"]),
+            r["connrate"], ratio(r["connrate"], d["connrate"]), r["busy"], r["p50"], ratio(r["p50"], d["p50"]),
             r["p99"], ("%.2f" % r["idle_kib"]) if "idle_kib" in r else "-"))
-    table = ("| target | single stream MiB/s | 100 streams MiB/s | connections/s | RTT p50 µs | RTT p99 µs | KiB per idle conn |\n"
-             "|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+    table = ("| target | single stream MiB/s | 100 streams MiB/s | connections/s | CPU busy | RTT p50 µs | RTT p99 µs | KiB per idle conn |\n"
+             "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
     print()
     print(table)
     write_doc(table, results)
+
+
+def family(pid):
+    """A process and its children (beepgated's workers)."""
+    if pid is None:
+        return []
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [int(k) for k in kids]
 
 
 def write_doc(table, results):

@@ -127,19 +127,25 @@ def main():
     # 1. the data path through established tunnels
     paths = [("direct", None, servers, None), ("one hop (A)", a, {k: a.port for k in servers}, ""),
              ("two hops (A, B)", a, {k: a.port for k in servers}, "b-")]
+    # the floor: a minimal blocking relay (two threads per connection, no TUNNEL)
+    mports = {k: free_port() for k in servers}
+    mprocs = [start([BG, "relay", mports[k], servers[k]]) for k in servers]
+    for p in mports.values():
+        wait_port(p)
+    paths.insert(1, ("minimal relay (plain TCP, one hop)", mprocs[2], mports, None))
     if shutil.which("haproxy"):
         hports = {k: free_port() for k in servers}
         hconf = os.path.join(tmp, "haproxy.cfg")
         with open(hconf, "w") as f:
-            f.write("global\n  maxconn 20000\ndefaults\n  mode tcp\n  timeout connect 5s\n"
-                    "  timeout client 60s\n  timeout server 60s\n")
+            f.write("global\n  maxconn 9000\n  nbthread %d\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+                    "  timeout client 60s\n  timeout server 60s\n" % os.cpu_count())
             for k in servers:
                 f.write("listen l_%s\n  bind 127.0.0.1:%d\n  server s 127.0.0.1:%d\n"
                         % (k, hports[k], servers[k]))
         h = start(["haproxy", "-f", hconf, "-db"])
         for p in hports.values():
             wait_port(p)
-        paths.insert(1, ("HAProxy (tcp, one hop)", h, hports, None))
+        paths.insert(1, ("HAProxy (tcp, nbthread %d, one hop)" % os.cpu_count(), h, hports, None))
     data = {}
     for name, relay, ports, prefix in paths:
         print("== data path: %s" % name, flush=True)
@@ -162,7 +168,7 @@ def main():
               % (r["single"], r["multi"], r["p50"], r["p99"]), flush=True)
         data[name] = r
     d = data["direct"]
-    hops = [n for n in data if n != "direct" and not n.startswith("HAProxy")]
+    hops = [n for n in data if n != "direct" and not n.startswith(("HAProxy", "minimal"))]
     t = ["| path | single stream MiB/s | 100 streams MiB/s | RTT p50 µs | RTT p99 µs | RTT p50 per hop |",
          "|---|---|---|---|---|---|"]
     for name, r in data.items():
