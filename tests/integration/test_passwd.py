@@ -28,9 +28,16 @@ class PasswdTest(DaemonTestCase):
         super().setUp()
         self.dir = tempfile.mkdtemp(prefix="beepgate-passwd-")
         self.db = os.path.join(self.dir, "users.sasldb")
+        # the tool's private SASL configuration goes here, to be seen gone
+        self.old_tmpdir = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = self.dir
 
     def tearDown(self):
         super().tearDown()
+        if self.old_tmpdir is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = self.old_tmpdir
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def set_pw(self, user, pw, realm=REALM):
@@ -74,6 +81,70 @@ class PasswdTest(DaemonTestCase):
         self.assertEqual(out.split(), ["alice@" + REALM])
         self.finish(d)
         self.assertNotIn(PW, d.log())
+
+    def properties(self):
+        """sasldblistusers2's lines: "user@realm: property"."""
+        r = subprocess.run(["sasldblistusers2", "-f", self.db], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return sorted(r.stdout.split("\n")[:-1])
+
+    def test_scram_only_users(self):
+        # -s: the SCRAM-SHA-256 verifier only, nothing plaintext-equivalent
+        rc, out = run(["-p", "-s", "-f", self.db, "-r", REALM, "sam"], (PW + "\n").encode())
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(self.properties(), ["sam@%s: authPassword" % REALM])
+        with open(self.db, "rb") as f:
+            raw = f.read()
+        self.assertNotIn(PW.encode(), raw)
+        self.assertIn(b"SCRAM-SHA-256$4096:", raw)
+        self.assertEqual(stat.S_IMODE(os.stat(self.db).st_mode), 0o600)
+        # a plain user next to it has the password only
+        self.set_pw("pat", "pat-pw-1")
+        self.assertEqual(self.properties(), ["pat@%s: userPassword" % REALM,
+                                             "sam@%s: authPassword" % REALM])
+        port = free_port()
+        d = self.daemon(relay_conf(port, self.db, "").replace(
+            "max-failures 3\n", "max-failures 3\n  mechanisms SCRAM-SHA-256 SCRAM-SHA-1\n"))
+        d.port = port
+        self.assertTrue(self.login(d, "sam", PW))
+        self.assertFalse(self.login(d, "sam", PW + "x"))
+        s = beep.open_session("127.0.0.1", d.port, timeout=10)
+        r = beep.sasl_login(s, "SCRAM-SHA-1", "sam", PW)
+        s.close()
+        self.assertFalse(r.ok)
+        self.assertEqual(r.code, 535, r)
+        self.assertTrue(self.login(d, "pat", "pat-pw-1"))
+        # an existing user turned SCRAM-only loses the plaintext property,
+        # with a note that the file may still hold it
+        rc, out = run(["-p", "-s", "-i", "5000", "-f", self.db, "-r", REALM, "pat"],
+                      b"pat-pw-2\n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("may survive in unused pages", out)
+        self.assertNotIn("pat-pw-2", out)
+        self.assertEqual(self.properties(), ["pat@%s: authPassword" % REALM,
+                                             "sam@%s: authPassword" % REALM])
+        with open(self.db, "rb") as f:
+            self.assertIn(b"SCRAM-SHA-256$5000:", f.read())
+        self.assertFalse(self.login(d, "pat", "pat-pw-1"))
+        self.assertTrue(self.login(d, "pat", "pat-pw-2"))
+        # and back to a plain password: the verifier of the old one goes
+        self.set_pw("pat", "pat-pw-3")
+        self.assertEqual(self.properties(), ["pat@%s: userPassword" % REALM,
+                                             "sam@%s: authPassword" % REALM])
+        self.assertTrue(self.login(d, "pat", "pat-pw-3"))
+        self.assertFalse(self.login(d, "pat", "pat-pw-2"))
+        # -d removes the verifier too: nothing is left that could log in
+        for u in ("sam", "pat"):
+            rc, out = run(["-d", "-f", self.db, "-r", REALM, u])
+            self.assertEqual(rc, 0, out)
+        self.assertEqual(self.properties(), [])
+        self.assertFalse(self.login(d, "sam", PW))
+        self.assertFalse(self.login(d, "pat", "pat-pw-3"))
+        self.finish(d)
+        self.assertNotIn(PW, d.log())
+        # the private SASL configuration of each run is gone
+        self.assertEqual([n for n in os.listdir(self.dir) if n.startswith("beepgate-passwd.")], [])
 
     def test_realm_and_database_from_the_configuration(self):
         conf = os.path.join(self.dir, "beepgated.conf")
@@ -156,6 +227,13 @@ class PasswdTest(DaemonTestCase):
             (["-l", "-d", "-f", self.db], b"", 2, "usage:"),
             (["-l", "-f", self.db, "extra"], b"", 2, "usage:"),
             (["-x"], b"", 2, "usage:"),
+            (["-p", "-i", "5000", "-f", self.db, "-r", REALM, "frank"], b"x\n", 2, "usage:"),
+            (["-p", "-s", "-i", "100", "-f", self.db, "-r", REALM, "frank"], b"x\n", 2,
+             "invalid iteration count \"100\" (4096 to 10000000)"),
+            (["-p", "-s", "-i", "4k", "-f", self.db, "-r", REALM, "frank"], b"x\n", 2,
+             "invalid iteration count"),
+            (["-s", "-d", "-f", self.db, "-r", REALM, "alice"], b"", 2, "usage:"),
+            (["-s", "-l", "-f", self.db], b"", 2, "usage:"),
             (["-p", "-f", os.path.join(self.dir, "no", "such", "dir.db"), "-r", REALM, "frank"],
              b"pw\n", 1, "failed"),
         ]

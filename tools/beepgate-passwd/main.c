@@ -6,7 +6,20 @@
  * get wrong by hand: the application name, the realm and file of the relay's
  * configuration, a password that never appears on a command line, and
  * permissions beepgated accepts (no access for others, nothing for a foreign
- * group). */
+ * group).
+ *
+ * saslpasswd2 runs with a SASL configuration of ours (SASL_CONF_PATH, a
+ * private temporary directory) naming only SCRAM-SHA-256.  With -s it turns
+ * on scram_secret_generate and passes -n: the user gets the SCRAM-SHA-256
+ * verifier (the authPassword property) and no plaintext-equivalent secret,
+ * and the relay's SCRAM server no longer derives the key from a stored
+ * password (4096 HMAC rounds) on every login.  sasldb keeps one authPassword
+ * value per user, hence one SCRAM variant: SCRAM-SHA-256, the one IDXP relays
+ * use.  Deleting a user runs with scram_secret_generate too, so the verifier
+ * goes with the password (saslpasswd2 alone would leave it behind); a plain
+ * password set over a verifier replaces the user, so no stale verifier of an
+ * old password can outlive it.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -27,6 +40,9 @@
 #define PASSWD_SASLPASSWD2 "/usr/sbin/saslpasswd2"
 #define PASSWD_LISTUSERS   "/usr/sbin/sasldblistusers2"
 #define PASSWD_LINE_MAX    (AUTH_SASL_USER_MAX + 128)
+#define PASSWD_ITER_DEFAULT 4096      /* RFC 7677's minimum, Cyrus's default */
+#define PASSWD_ITER_MIN     4096
+#define PASSWD_ITER_MAX     10000000
 
 /* Exit statuses (documented in beepgate-passwd(8)). */
 enum {
@@ -38,20 +54,25 @@ enum {
 };
 
 static const char *progname = "beepgate-passwd";
+static char sasl_conf_dir[PATH_MAX];  /* SASL_CONF_PATH for saslpasswd2 */
+static char sasl_conf_file[PATH_MAX];
 
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: beepgate-passwd [-p] [-c config] [-f database] [-r realm] user\n"
+	    "usage: beepgate-passwd [-p] [-s [-i iterations]] [-c config] [-f database] [-r realm] user\n"
 	    "       beepgate-passwd -d [-c config] [-f database] [-r realm] user\n"
 	    "       beepgate-passwd -l [-c config] [-f database]\n"
 	    "  -c config    take the database and realm from beepgated's configuration\n"
 	    "  -d           delete the user\n"
 	    "  -f database  the SASL user database (default " PASSWD_DEFAULT_DB ")\n"
+	    "  -i count     with -s: the SCRAM iteration count (default 4096)\n"
 	    "  -l           list the users, one user@realm a line\n"
 	    "  -p           read the password from the first line of standard input\n"
-	    "  -r realm     the realm (the sasl { realm } of the configuration)\n");
+	    "  -r realm     the realm (the sasl { realm } of the configuration)\n"
+	    "  -s           store the SCRAM-SHA-256 verifier only, no plaintext-equivalent\n"
+	    "               password: the user can then log in with SCRAM-SHA-256 only\n");
 	exit(PW_USAGE);
 }
 
@@ -197,6 +218,8 @@ run(char *const argv[], const char *input, char *out, size_t outsize)
 		dup2(in[0], STDIN_FILENO);
 		if (out != NULL)
 			dup2(op[1], STDOUT_FILENO);
+		if (sasl_conf_dir[0] != '\0')
+			setenv("SASL_CONF_PATH", sasl_conf_dir, 1);
 		execv(argv[0], argv);
 		fprintf(stderr, "%s: cannot run %s: %s (install sasl2-bin)\n", progname,
 		    argv[0], strerror(errno));
@@ -229,8 +252,9 @@ static int
 list_users(const char *db, char *buf, size_t size)
 {
 	char *const argv[] = { (char *)PASSWD_LISTUSERS, (char *)"-f", (char *)db, NULL };
-	char raw[65536], *line, *save = NULL, *colon;
+	char raw[65536], *line, *save = NULL, *colon, *prev;
 	size_t used = 0, n;
+	bool found;
 
 	buf[0] = '\0';
 	if (access(db, F_OK) != 0)
@@ -249,15 +273,17 @@ list_users(const char *db, char *buf, size_t size)
 			continue;
 		*colon = '\0';
 		n = strlen(line);
-		/* already listed? (entries of one user come together) */
-		if (used > 0) {
-			char *prev = buf + used - 1;
-
-			while (prev > buf && prev[-1] != '\n')
-				prev--;
-			if (strncmp(prev, line, n) == 0 && prev[n] == '\n')
-				continue;
-		}
+		/* already listed? (one line per stored property, in no order) */
+		line[n] = '\n';
+		found = false;
+		for (prev = buf; prev < buf + used; prev = strchr(prev, '\n') + 1)
+			if (strncmp(prev, line, n + 1) == 0) {
+				found = true;
+				break;
+			}
+		line[n] = '\0';
+		if (found)
+			continue;
 		if (used + n + 2 > size)
 			return -1;
 		memcpy(buf + used, line, n);
@@ -265,6 +291,29 @@ list_users(const char *db, char *buf, size_t size)
 		buf[used++] = '\n';
 		buf[used] = '\0';
 	}
+	return 0;
+}
+
+/* Whether db holds a SCRAM verifier (authPassword) for user@realm.  -1 when
+ * it cannot be read. */
+static int
+has_verifier(const char *db, const char *user, const char *realm)
+{
+	char *const argv[] = { (char *)PASSWD_LISTUSERS, (char *)"-f", (char *)db, NULL };
+	char raw[65536], want[PASSWD_LINE_MAX], *line, *save = NULL;
+	size_t n;
+
+	if (run(argv, NULL, raw, sizeof(raw)) != 0)
+		return -1;
+	if (realm != NULL)
+		snprintf(want, sizeof(want), "%s@%s: authPassword", user, realm);
+	else
+		snprintf(want, sizeof(want), "%s@", user);
+	n = strlen(want);
+	for (line = strtok_r(raw, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, want, n) == 0 &&
+		    (realm != NULL ? line[n] == '\0' : strstr(line, ": authPassword") != NULL))
+			return 1;
 	return 0;
 }
 
@@ -287,6 +336,60 @@ has_user(const char *list, const char *user, const char *realm)
 			break;
 	}
 	return false;
+}
+
+/* The SASL configuration saslpasswd2 reads as application AUTH_SASL_APPNAME:
+ * only the SCRAM-SHA-256 mechanism; with `verifier`, its verifier is stored
+ * with a password (with `iterations` rounds) and removed with a user. */
+static int
+sasl_conf_make(bool verifier, unsigned long iterations)
+{
+	const char *tmp = getenv("TMPDIR");
+	FILE *f;
+	int fd;
+
+	if (tmp == NULL || tmp[0] != '/' || strlen(tmp) > 256)
+		tmp = "/tmp";
+	if ((size_t)snprintf(sasl_conf_dir, sizeof(sasl_conf_dir), "%s/beepgate-passwd.XXXXXX",
+	    tmp) >= sizeof(sasl_conf_dir) || mkdtemp(sasl_conf_dir) == NULL) {
+		fprintf(stderr, "%s: mkdtemp %s: %s\n", progname, sasl_conf_dir, strerror(errno));
+		sasl_conf_dir[0] = '\0';
+		return -1;
+	}
+	if ((size_t)snprintf(sasl_conf_file, sizeof(sasl_conf_file), "%s/%s.conf",
+	    sasl_conf_dir, AUTH_SASL_APPNAME) >= sizeof(sasl_conf_file))
+		return -1;
+	if ((fd = open(sasl_conf_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+	    (f = fdopen(fd, "w")) == NULL) {
+		fprintf(stderr, "%s: %s: %s\n", progname, sasl_conf_file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	fprintf(f, "mech_list: SCRAM-SHA-256\nscram_secret_generate: %s\n"
+	    "scram_iteration_counter: %lu\n", verifier ? "yes" : "no", iterations);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, sasl_conf_file, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sasl_conf_remove(void)
+{
+	if (sasl_conf_file[0] != '\0')
+		(void)unlink(sasl_conf_file);
+	if (sasl_conf_dir[0] != '\0')
+		(void)rmdir(sasl_conf_dir);
+	sasl_conf_file[0] = sasl_conf_dir[0] = '\0';
+}
+
+static int
+sasl_conf_rewrite(bool verifier, unsigned long iterations)
+{
+	sasl_conf_remove();
+	return sasl_conf_make(verifier, iterations);
 }
 
 /* After saslpasswd2 wrote db: no access for others, no write for the group.
@@ -328,28 +431,44 @@ int
 main(int argc, char *argv[])
 {
 	const char *db = NULL, *realm = NULL, *conffile = NULL, *user;
-	bool del = false, list = false, from_stdin = false, created;
+	bool del = false, list = false, from_stdin = false, scram_only = false, created, existed;
+	unsigned long iterations = PASSWD_ITER_DEFAULT;
+	const char *iter_arg = NULL;
+	char *end;
 	char pw[AUTH_SASL_SECRET_MAX + 2], users[65536];
 	struct config *conf = NULL;
-	char *args[12];
+	char *args[14];
 	int ch, n, rc;
 
-	while ((ch = getopt(argc, argv, "c:df:lpr:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:df:i:lpr:s")) != -1) {
 		switch (ch) {
 		case 'c': conffile = optarg; break;
 		case 'd': del = true; break;
 		case 'f': db = optarg; break;
+		case 'i': iter_arg = optarg; break;
 		case 'l': list = true; break;
 		case 'p': from_stdin = true; break;
 		case 'r': realm = optarg; break;
+		case 's': scram_only = true; break;
 		default: usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if ((del && list) || (list && from_stdin) || (del && from_stdin) ||
+	    (scram_only && (del || list)) || (iter_arg != NULL && !scram_only) ||
 	    argc != (list ? 0 : 1))
 		usage();
+	if (iter_arg != NULL) {
+		errno = 0;
+		iterations = strtoul(iter_arg, &end, 10);
+		if (errno != 0 || end == iter_arg || *end != '\0' || iter_arg[0] == '-' ||
+		    iterations < PASSWD_ITER_MIN || iterations > PASSWD_ITER_MAX) {
+			fprintf(stderr, "%s: invalid iteration count \"%s\" (%d to %d)\n",
+			    progname, iter_arg, PASSWD_ITER_MIN, PASSWD_ITER_MAX);
+			return PW_USAGE;
+		}
+	}
 	if (conffile != NULL) {
 		if ((conf = config_load(conffile, report_stderr, NULL)) == NULL) {
 			fprintf(stderr, "%s: configuration %s is not valid\n", progname,
@@ -390,6 +509,10 @@ main(int argc, char *argv[])
 		goto out;
 	}
 
+	if (sasl_conf_make(scram_only || del, iterations) != 0) {
+		rc = PW_ERR;
+		goto out;
+	}
 	n = 0;
 	args[n++] = (char *)PASSWD_SASLPASSWD2;
 	args[n++] = (char *)"-f";
@@ -423,7 +546,48 @@ main(int argc, char *argv[])
 	if ((rc = get_password(from_stdin, pw, sizeof(pw))) != PW_OK)
 		goto out;
 	created = access(db, F_OK) != 0;
+	if (!created) {
+		/* saslpasswd2 -n keeps a password already stored, and a password
+		 * set without -s keeps an old verifier: either way the user goes
+		 * first, then comes back with only what is asked for */
+		if (list_users(db, users, sizeof(users)) != 0) {
+			rc = PW_ERR;
+			goto out;
+		}
+		existed = has_user(users, user, realm) &&
+		    (scram_only || has_verifier(db, user, realm) != 0);
+		if (existed) {
+			char *dargs[14];
+			int i;
+
+			for (i = 0; i < n; i++)
+				dargs[i] = args[i];
+			dargs[i++] = (char *)"-d";
+			dargs[i++] = (char *)user;
+			dargs[i] = NULL;
+			/* the verifier goes with a deletion only when the
+			 * configuration says so */
+			if (!scram_only && sasl_conf_rewrite(true, iterations) != 0) {
+				rc = PW_ERR;
+				goto out;
+			}
+			if (run(dargs, NULL, NULL, 0) != 0) {
+				fprintf(stderr, "%s: replacing the password of %s failed\n",
+				    progname, user);
+				rc = PW_ERR;
+				goto out;
+			}
+			if (!scram_only && sasl_conf_rewrite(false, iterations) != 0) {
+				rc = PW_ERR;
+				goto out;
+			}
+			fprintf(stderr, "%s: note: the old secret of %s may survive in unused "
+			    "pages of %s until the database is rebuilt\n", progname, user, db);
+		}
+	}
 	args[n++] = (char *)"-p";
+	if (scram_only)
+		args[n++] = (char *)"-n";
 	args[n++] = (char *)"-c";
 	args[n++] = (char *)user;
 	args[n] = NULL;
@@ -437,6 +601,7 @@ main(int argc, char *argv[])
 	if (fix_mode(db, created) != 0)
 		rc = PW_ERR;
 out:
+	sasl_conf_remove();
 	config_unref(conf);
 	return rc;
 }
