@@ -14,6 +14,7 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/plain")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BG = os.path.join(BUILD, "bgbench")
 RELAY = os.path.join(BUILD, "beepgated")
+PASSWD = os.path.join(BUILD, "beepgate-passwd")
 
 procs = []
 tmp = tempfile.mkdtemp(prefix="beepgate-bench-")
