@@ -91,6 +91,16 @@ def run(args, pin=None, env=None):
     return kv(r.stdout)
 
 
+REPEAT = int(os.environ.get("BENCH_REPEAT", 3))
+
+
+def median(args, key, pin=None, env=None):
+    """The median of `key` over BENCH_REPEAT runs of bgbench (loopback figures
+    on a shared 2-core machine vary from run to run; one run is noise)."""
+    vals = sorted(run(args, pin=pin, env=env).get(key, 0) for _ in range(max(1, REPEAT)))
+    return vals[len(vals) // 2]
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

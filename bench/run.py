@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import time
 
-from benchlib import (BG, RELAY, ROOT, busy_since, cleanup, free_port, gnuplot, machine_busy, pin,
+from benchlib import (BG, RELAY, REPEAT, ROOT, busy_since, cleanup, free_port, gnuplot, machine_busy, median, pin,
                       procs, ratio, rss_kib, run, start, tmp, unpin, wait_port, write_section)
 
 SINGLE = int(os.environ.get("BENCH_SINGLE_BYTES", 2 << 30))
@@ -79,12 +79,13 @@ def main():
     for name, (pid, ports) in targets.items():
         r = {}
         print("== %s" % name, flush=True)
-        r["single"] = run(["throughput", "127.0.0.1", ports["single"], 1, SINGLE]).get("mib_per_s", 0)
+        r["single"] = median(["throughput", "127.0.0.1", ports["single"], 1, SINGLE], "mib_per_s")
         print("  single-stream   %8.0f MiB/s" % r["single"], flush=True)
-        r["multi"] = run(["throughput", "127.0.0.1", ports["multi"], MULTI_STREAMS, MULTI_EACH]).get("mib_per_s", 0)
+        r["multi"] = median(["throughput", "127.0.0.1", ports["multi"], MULTI_STREAMS, MULTI_EACH],
+                            "mib_per_s")
         print("  100 streams     %8.0f MiB/s" % r["multi"], flush=True)
         mark = machine_busy()
-        r["connrate"] = run(["connrate", "127.0.0.1", ports["echo"], CONN_SECS, 8]).get("per_s", 0)
+        r["connrate"] = median(["connrate", "127.0.0.1", ports["echo"], CONN_SECS, 8], "per_s")
         r["busy"] = busy_since(mark) * 100
         print("  connections/s   %8.0f  (machine CPU busy %.0f%%)" % (r["connrate"], r["busy"]), flush=True)
         # round trips with every process on one CPU
@@ -146,10 +147,11 @@ def write_doc(table, results):
         % (os.path.join(ROOT, "docs",
                         "benchmarks-forward.png"), dat))
     text = ("Measured by `make bench` on this machine: %d cores, loopback only, every target in the "
-            "same run; ratios are to a direct connection.  Single stream: %d MiB; 100 streams × %d MiB; "
+            "same run; ratios are to a direct connection; throughput and connections/s are the "
+            "median of %d runs.  Single stream: %d MiB; 100 streams × %d MiB; "
             "connections/s: connect, 1-byte echo, close, 8 client threads, %g s; RTT: 64-byte "
             "ping-pong, %d round trips, every process pinned to CPU 0; memory: RSS growth of the "
-            "relay with %d idle connections.\n\n" % (os.cpu_count(), SINGLE >> 20, MULTI_EACH >> 20,
+            "relay with %d idle connections.\n\n" % (os.cpu_count(), REPEAT, SINGLE >> 20, MULTI_EACH >> 20,
                                                       CONN_SECS, RTT_COUNT, IDLE))
     text += table + "\n"
     if plotted:

@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.request
 
-from benchlib import (BG, PASSWD, RELAY, ROOT, cleanup, cpu_seconds, free_port, gnuplot, nfds, pin,
+from benchlib import (BG, PASSWD, RELAY, REPEAT, ROOT, median, cleanup, cpu_seconds, free_port, gnuplot, nfds, pin,
                       many_files, procs, ratio, rss_kib, run, start, tmp, unpin, wait_port, write_section)
 
 SINGLE = int(os.environ.get("BENCH_SINGLE_BYTES", 2 << 30))
@@ -156,10 +156,10 @@ def main():
         print("== data path: %s" % name, flush=True)
         env = (lambda k: tun("bench", client_pw, prefix + k)) if prefix is not None else (lambda k: {})
         r = {}
-        r["single"] = run(["throughput", "127.0.0.1", ports["single"], 1, SINGLE],
-                          env=env("single")).get("mib_per_s", 0)
-        r["multi"] = run(["throughput", "127.0.0.1", ports["multi"], MULTI_STREAMS, MULTI_EACH],
-                         env=env("multi")).get("mib_per_s", 0)
+        r["single"] = median(["throughput", "127.0.0.1", ports["single"], 1, SINGLE],
+                             "mib_per_s", env=env("single"))
+        r["multi"] = median(["throughput", "127.0.0.1", ports["multi"], MULTI_STREAMS, MULTI_EACH],
+                            "mib_per_s", env=env("multi"))
         pids = server_pids + ([] if relay is None else
                               (relay.pids() + (b.pids() if prefix == "b-" else [])
                                if isinstance(relay, Relay) else [relay.pid]))
@@ -185,7 +185,7 @@ def main():
     out.append("### Data path through established tunnels\n\nSingle stream: %d MiB; 100 streams × "
                "%d MiB; RTT: 64-byte ping-pong, %d round trips, every process pinned to CPU 0. "
                "Ratios are to direct; \"per hop\" is 1 + (RTT ratio − 1) / hops.\n\n%s\n"
-               % (SINGLE >> 20, MULTI_EACH >> 20, RTT_COUNT, "\n".join(t)))
+               % (SINGLE >> 20, MULTI_EACH >> 20, REPEAT, RTT_COUNT, "\n".join(t)))
     del hops
 
     # 2. tunnel set-up
@@ -316,8 +316,8 @@ def main():
     wrows = []
     for w in (1, 2):
         r = Relay("W%d" % w, db, direct, workers=w)
-        tp = run(["throughput", "127.0.0.1", r.port, MULTI_STREAMS, MULTI_EACH],
-                 env=tun("bench", client_pw, "multi")).get("mib_per_s", 0)
+        tp = median(["throughput", "127.0.0.1", r.port, MULTI_STREAMS, MULTI_EACH],
+                    "mib_per_s", env=tun("bench", client_pw, "multi"))
         sr = run(["connrate", "127.0.0.1", r.port, SETUP_SECS, SETUP_CONC],
                  env=tun("bench", client_pw, "echo")).get("per_s", 0)
         wrows.append((w, tp, sr))
