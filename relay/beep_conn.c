@@ -114,6 +114,40 @@ beep_conn_free(void *arg)
 	free(c);
 }
 
+/* What a tunnel still holds once it pumps: its per-user slot and its place
+ * among the active tunnels, both given back when the session closes.  The
+ * argument is the session itself (see beep_conn_handover). */
+static void
+beep_conn_pumping_free(void *arg)
+{
+	struct session *s = arg;
+
+	if (s->user != NULL)
+		limits_user_release(s->srv->limits, s->user);
+	metrics_tunnel_down(s->srv);
+}
+
+/* The pump runs (it has copied the bytes read past <ok/>): everything of
+ * the BEEP set-up goes now rather than when the tunnel closes, hours later
+ * perhaps: the BEEP session (its output buffer, parser, channels, the
+ * peer's greeting), the socket's events, the SASL connection, the request.
+ * Called from the beepio detached callback, after which beepio touches
+ * nothing of itself. */
+static void
+beep_conn_handover(struct beep_conn *c)
+{
+	struct session *s = c->s;
+
+	/* tunneled implies user_slot: the request took it before routing;
+	 * both now pass to the session (and the request is answered) */
+	c->tun_busy = false;
+	c->user_slot = false;
+	c->tunneled = false;
+	s->proto = s;
+	s->proto_free = beep_conn_pumping_free;
+	beep_conn_free(c);
+}
+
 /* ---- answering the TUNNEL request ---------------------------------------- */
 
 static void
@@ -935,6 +969,8 @@ conn_detached(void *arg, const uint8_t *rest, size_t n)
 	c->nh_nrest = 0;
 	if (session_start_pump(s, rest, n, nrest, nn) != 0)
 		session_close(s, "cannot start the pump");
+	else
+		beep_conn_handover(c);      /* frees rest: the pump has its copy */
 	free(nrest);
 }
 

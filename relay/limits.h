@@ -12,6 +12,7 @@
 #define BG_MAX_HOPS                8       /* limits { max-hops }: nesting of <tunnel> */
 #define BG_FD_RESERVE              16      /* fixed: descriptors kept free for work in flight */
 #define BG_ACCEPT_PAUSE_MS         250     /* fixed: accept paused this long on EMFILE/ENFILE */
+#define BG_HEAP_TRIM_MS            1000    /* fixed: at most one malloc_trim this often, after hand-overs/closes */
 #define BG_LISTEN_BACKLOG          1024    /* fixed */
 
 /* Processes */

@@ -1,6 +1,9 @@
 #include "relay/server.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <netinet/in.h>
@@ -117,6 +120,37 @@ server_pause_accept(struct server *srv, const char *why)
 		log_limited(&rl_paused, LOG_WARNING, "accept paused: %s", why);
 	}
 	event_add(srv->ev_resume, &tv);
+}
+
+/* Heap memory that glibc does not give back by itself.  Idle tunnels are
+ * small, long-lived allocations (a session and its pump); each was set up
+ * among the much larger, short-lived ones of its handshake (BEEP session,
+ * SASL, XML), made concurrently with other handshakes.  Once these are
+ * freed the tunnels stay scattered over the heap, and the free chunks
+ * between them keep their pages: free() only returns the top of the heap
+ * (M_TRIM_THRESHOLD), so raising or lowering that threshold changes
+ * nothing here, and with one thread there is one arena.  malloc_trim(0)
+ * also returns the whole free pages inside the heap (MADV_DONTNEED).  It
+ * walks the free lists, so it runs once after a burst (hand-overs or
+ * closes), at most every BG_HEAP_TRIM_MS, never per connection. */
+static void
+server_heap_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
+void
+server_heap_churn(struct server *srv)
+{
+	struct timeval tv = { BG_HEAP_TRIM_MS / 1000, (BG_HEAP_TRIM_MS % 1000) * 1000 };
+
+	if (srv->ev_trim != NULL && !evtimer_pending(srv->ev_trim, NULL))
+		evtimer_add(srv->ev_trim, &tv);
 }
 
 static void
@@ -309,8 +343,9 @@ server_new_worker(struct config *conf, const char *path, const char *name, const
 	srv->ev_int = evsignal_new(srv->base, SIGINT, server_signal, srv);
 	srv->ev_hardstop = evtimer_new(srv->base, server_hardstop, srv);
 	srv->ev_resume = evtimer_new(srv->base, server_resume_accept, srv);
+	srv->ev_trim = evtimer_new(srv->base, server_heap_trim, srv);
 	if (srv->ev_hup == NULL || srv->ev_term == NULL || srv->ev_int == NULL ||
-	    srv->ev_hardstop == NULL || srv->ev_resume == NULL)
+	    srv->ev_hardstop == NULL || srv->ev_resume == NULL || srv->ev_trim == NULL)
 		goto fail;
 	event_add(srv->ev_hup, NULL);
 	event_add(srv->ev_term, NULL);
@@ -507,6 +542,7 @@ void
 server_session_gone(struct server *srv)
 {
 	srv->stats.sessions_closed++;
+	server_heap_churn(srv);
 	if (srv->accept_paused && !srv->draining && server_fd_headroom(srv)) {
 		/* Descriptors are free again: resume from the event loop now
 		 * rather than at the end of the pause, or a backlog of
@@ -543,6 +579,7 @@ server_free(struct server *srv)
 	if (srv->ev_int) event_free(srv->ev_int);
 	if (srv->ev_hardstop) event_free(srv->ev_hardstop);
 	if (srv->ev_resume) event_free(srv->ev_resume);
+	if (srv->ev_trim) event_free(srv->ev_trim);
 	pump_pool_free(srv->pool);
 	if (!srv->limits_shared)
 		limits_free(srv->limits);

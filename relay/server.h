@@ -53,6 +53,7 @@ struct server {
 	struct listener    **listeners;
 	size_t               nlisteners;
 	struct event        *ev_hup, *ev_term, *ev_int, *ev_hardstop, *ev_resume;
+	struct event        *ev_trim;       /* gives freed heap back (server_heap_churn) */
 	bool                 draining;
 	bool                 accept_paused;
 	struct session_list  sessions;
@@ -104,6 +105,10 @@ void server_drain(struct server *srv);
 
 /* Called by sessions: one is gone. */
 void server_session_gone(struct server *srv);
+/* Called by sessions: set-up state was freed (a hand-over to the pump) or a
+ * session closed.  At most once per BG_HEAP_TRIM_MS after such events, the
+ * free pages inside the heap are given back to the system (malloc_trim). */
+void server_heap_churn(struct server *srv);
 /* The descriptor budget: true when another connection may be accepted. */
 bool server_fd_headroom(struct server *srv);
 #endif

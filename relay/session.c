@@ -461,6 +461,8 @@ session_start_pump(struct session *s, const uint8_t *pre_c2s, size_t n_c2s,
 		return -1;
 	s->tls[0] = s->tls[1] = NULL;      /* the pump's now */
 	session_set_state(s, SESSION_PUMPING);
+	/* the caller frees its set-up state next */
+	server_heap_churn(s->srv);
 	return 0;
 }
 

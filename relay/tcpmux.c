@@ -61,6 +61,22 @@ tcpmux_free(void *arg)
 	free(t);
 }
 
+/* Hands both sockets to the pump; pre: what goes to the client first.  The
+ * pump copies t->rest (pipelined after the line) and pre: the TCPMUX state
+ * has nothing left to do and goes now, not when the tunnel closes. */
+static int
+tcpmux_pump(struct session *s, const uint8_t *pre, size_t npre)
+{
+	struct tcpmux *t = s->proto;
+
+	if (session_start_pump(s, t->rest, t->nrest, pre, npre) != 0)
+		return -1;
+	s->proto_free = NULL;
+	s->proto = NULL;
+	tcpmux_free(t);
+	return 0;
+}
+
 /* Best effort: the socket is fresh and the reply is short. */
 static void
 tcpmux_reply(struct session *s, const char *text)
@@ -131,8 +147,7 @@ tcpmux_connected(struct session *s, int fd, int result)
 	/* "+" only now that the service is connected; it goes out ahead of
 	 * anything the service says, and the pipelined bytes go to the service
 	 * ahead of anything else the client sends. */
-	if (session_start_pump(s, t->rest, t->nrest, relay_ack ? plus : NULL,
-	                       relay_ack ? sizeof(plus) - 1 : 0) != 0)
+	if (tcpmux_pump(s, relay_ack ? plus : NULL, relay_ack ? sizeof(plus) - 1 : 0) != 0)
 		session_close(s, "out of memory");
 }
 
@@ -160,7 +175,7 @@ tcpmux_nexthop_done(void *arg, const struct nexthop_result *r)
 	memcpy(pre, plus, sizeof(plus) - 1);
 	if (r->nrest > 0)
 		memcpy(pre + sizeof(plus) - 1, r->rest, r->nrest);
-	if (session_start_pump(s, t->rest, t->nrest, pre, sizeof(plus) - 1 + r->nrest) != 0)
+	if (tcpmux_pump(s, pre, sizeof(plus) - 1 + r->nrest) != 0)
 		session_close(s, "out of memory");
 	free(pre);
 }
@@ -189,7 +204,7 @@ tcpmux_route_connected(struct session *s, int fd, int result)
 			return;
 		}
 		session_write(s, 1, (const uint8_t *)line, (size_t)n);
-		if (session_start_pump(s, t->rest, t->nrest, NULL, 0) != 0)
+		if (tcpmux_pump(s, NULL, 0) != 0)
 			session_close(s, "out of memory");
 		return;
 	}
