@@ -143,7 +143,7 @@ def write_doc(table, results):
     plotted = gnuplot(
         "set terminal png size 800,450; set output '%s'; set style data histograms;"
         "set style fill solid 0.8; set ylabel 'MiB/s'; set title 'forward listener: loopback throughput';"
-        "set key top right; plot '%s' using 2:xtic(1) title 'single stream', '' using 3 title '100 streams'"
+        "set xtics rotate by -25; set bmargin 5; set key top right; plot '%s' using 2:xtic(1) title 'single stream', '' using 3 title '100 streams'"
         % (os.path.join(ROOT, "docs",
                         "benchmarks-forward.png"), dat))
     text = ("Measured by `make bench` on this machine: %d cores, loopback only, every target in the "
