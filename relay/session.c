@@ -437,7 +437,10 @@ session_start_pump(struct session *s, const uint8_t *pre_c2s, size_t n_c2s,
 {
 	struct pump_config pc;
 
+	/* set-up is over: its deadline and the protocol's hook for it go
+	 * (the protocol state may be freed once the pump runs) */
 	session_clear_deadline(s);
+	s->on_deadline = NULL;
 	if (s->conf->limits.socket_buffer > 0) {
 		/* Bounds what the kernel holds for this tunnel too: a slow
 		 * reader otherwise lets the send buffer grow to tcp_wmem's

@@ -246,17 +246,38 @@ run(char *const argv[], const char *input, char *out, size_t outsize)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* The users in db: sasldblistusers2 prints "user@realm: property" once per
- * stored property; each user is printed once.  Returns -1 on failure. */
+/* Appends "name\n" to the list buf (used bytes of size) unless it is there. */
 static int
-list_users(const char *db, char *buf, size_t size)
+list_add(char *buf, size_t *used, size_t size, const char *name, size_t n)
+{
+	const char *p;
+
+	for (p = buf; p < buf + *used; p = strchr(p, '\n') + 1)
+		if (strncmp(p, name, n) == 0 && p[n] == '\n')
+			return 0;
+	if (*used + n + 2 > size)
+		return -1;
+	memcpy(buf + *used, name, n);
+	*used += n;
+	buf[(*used)++] = '\n';
+	buf[*used] = '\0';
+	return 0;
+}
+
+/* The users in db, one user@realm a line, each once (sasldblistusers2 prints
+ * "user@realm: property" once per stored property, in no order); with
+ * vbuf, also the users that have a SCRAM verifier (authPassword).  Returns
+ * -1 on failure. */
+static int
+list_users(const char *db, char *buf, size_t size, char *vbuf, size_t vsize)
 {
 	char *const argv[] = { (char *)PASSWD_LISTUSERS, (char *)"-f", (char *)db, NULL };
-	char raw[65536], *line, *save = NULL, *colon, *prev;
-	size_t used = 0, n;
-	bool found;
+	char raw[65536], *line, *save = NULL, *colon;
+	size_t used = 0, vused = 0;
 
 	buf[0] = '\0';
+	if (vbuf != NULL)
+		vbuf[0] = '\0';
 	if (access(db, F_OK) != 0)
 		return 0;                      /* no database yet: no users */
 	if (access(db, R_OK) != 0) {
@@ -271,49 +292,12 @@ list_users(const char *db, char *buf, size_t size)
 	    line = strtok_r(NULL, "\n", &save)) {
 		if ((colon = strstr(line, ": ")) == NULL)
 			continue;
-		*colon = '\0';
-		n = strlen(line);
-		/* already listed? (one line per stored property, in no order) */
-		line[n] = '\n';
-		found = false;
-		for (prev = buf; prev < buf + used; prev = strchr(prev, '\n') + 1)
-			if (strncmp(prev, line, n + 1) == 0) {
-				found = true;
-				break;
-			}
-		line[n] = '\0';
-		if (found)
-			continue;
-		if (used + n + 2 > size)
+		if (list_add(buf, &used, size, line, (size_t)(colon - line)) != 0)
 			return -1;
-		memcpy(buf + used, line, n);
-		used += n;
-		buf[used++] = '\n';
-		buf[used] = '\0';
+		if (vbuf != NULL && strcmp(colon + 2, "authPassword") == 0 &&
+		    list_add(vbuf, &vused, vsize, line, (size_t)(colon - line)) != 0)
+			return -1;
 	}
-	return 0;
-}
-
-/* Whether db holds a SCRAM verifier (authPassword) for user@realm.  -1 when
- * it cannot be read. */
-static int
-has_verifier(const char *db, const char *user, const char *realm)
-{
-	char *const argv[] = { (char *)PASSWD_LISTUSERS, (char *)"-f", (char *)db, NULL };
-	char raw[65536], want[PASSWD_LINE_MAX], *line, *save = NULL;
-	size_t n;
-
-	if (run(argv, NULL, raw, sizeof(raw)) != 0)
-		return -1;
-	if (realm != NULL)
-		snprintf(want, sizeof(want), "%s@%s: authPassword", user, realm);
-	else
-		snprintf(want, sizeof(want), "%s@", user);
-	n = strlen(want);
-	for (line = strtok_r(raw, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
-		if (strncmp(line, want, n) == 0 &&
-		    (realm != NULL ? line[n] == '\0' : strstr(line, ": authPassword") != NULL))
-			return 1;
 	return 0;
 }
 
@@ -338,15 +322,12 @@ has_user(const char *list, const char *user, const char *realm)
 	return false;
 }
 
-/* The SASL configuration saslpasswd2 reads as application AUTH_SASL_APPNAME:
- * only the SCRAM-SHA-256 mechanism; with `verifier`, its verifier is stored
- * with a password (with `iterations` rounds) and removed with a user. */
+/* A private directory for the SASL configuration saslpasswd2 reads as
+ * application AUTH_SASL_APPNAME (SASL_CONF_PATH, set by run()). */
 static int
-sasl_conf_make(bool verifier, unsigned long iterations)
+sasl_conf_init(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	FILE *f;
-	int fd;
 
 	if (tmp == NULL || tmp[0] != '/' || strlen(tmp) > 256)
 		tmp = "/tmp";
@@ -356,10 +337,22 @@ sasl_conf_make(bool verifier, unsigned long iterations)
 		sasl_conf_dir[0] = '\0';
 		return -1;
 	}
-	if ((size_t)snprintf(sasl_conf_file, sizeof(sasl_conf_file), "%s/%s.conf",
-	    sasl_conf_dir, AUTH_SASL_APPNAME) >= sizeof(sasl_conf_file))
-		return -1;
-	if ((fd = open(sasl_conf_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+	snprintf(sasl_conf_file, sizeof(sasl_conf_file), "%.*s/%s.conf",
+	    (int)(sizeof(sasl_conf_file) - sizeof(AUTH_SASL_APPNAME ".conf") - 1), sasl_conf_dir,
+	    AUTH_SASL_APPNAME);
+	return 0;
+}
+
+/* The configuration for the next saslpasswd2 run: only the SCRAM-SHA-256
+ * mechanism; with `verifier`, its verifier is stored with a password (with
+ * `iterations` rounds) and removed with a user. */
+static int
+sasl_conf_write(bool verifier, unsigned long iterations)
+{
+	FILE *f;
+	int fd;
+
+	if ((fd = open(sasl_conf_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
 	    (f = fdopen(fd, "w")) == NULL) {
 		fprintf(stderr, "%s: %s: %s\n", progname, sasl_conf_file, strerror(errno));
 		if (fd >= 0)
@@ -382,14 +375,19 @@ sasl_conf_remove(void)
 		(void)unlink(sasl_conf_file);
 	if (sasl_conf_dir[0] != '\0')
 		(void)rmdir(sasl_conf_dir);
-	sasl_conf_file[0] = sasl_conf_dir[0] = '\0';
 }
 
+/* Deletes user with saslpasswd2 (args: its n common arguments), verifier
+ * included. */
 static int
-sasl_conf_rewrite(bool verifier, unsigned long iterations)
+delete_user(char *args[], int n, const char *user)
 {
-	sasl_conf_remove();
-	return sasl_conf_make(verifier, iterations);
+	if (sasl_conf_write(true, PASSWD_ITER_DEFAULT) != 0)
+		return -1;
+	args[n] = (char *)"-d";
+	args[n + 1] = (char *)user;
+	args[n + 2] = NULL;
+	return run(args, NULL, NULL, 0) == 0 ? 0 : -1;
 }
 
 /* After saslpasswd2 wrote db: no access for others, no write for the group.
@@ -431,11 +429,11 @@ int
 main(int argc, char *argv[])
 {
 	const char *db = NULL, *realm = NULL, *conffile = NULL, *user;
-	bool del = false, list = false, from_stdin = false, scram_only = false, created, existed;
+	bool del = false, list = false, from_stdin = false, scram_only = false, created;
 	unsigned long iterations = PASSWD_ITER_DEFAULT;
 	const char *iter_arg = NULL;
 	char *end;
-	char pw[AUTH_SASL_SECRET_MAX + 2], users[65536];
+	char pw[AUTH_SASL_SECRET_MAX + 2], users[65536], verifiers[65536];
 	struct config *conf = NULL;
 	char *args[14];
 	int ch, n, rc;
@@ -495,7 +493,7 @@ main(int argc, char *argv[])
 	}
 
 	if (list) {
-		rc = list_users(db, users, sizeof(users)) == 0 ? PW_OK : PW_ERR;
+		rc = list_users(db, users, sizeof(users), NULL, 0) == 0 ? PW_OK : PW_ERR;
 		if (rc == PW_OK)
 			fputs(users, stdout);
 		goto out;
@@ -509,7 +507,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 
-	if (sasl_conf_make(scram_only || del, iterations) != 0) {
+	if (sasl_conf_init() != 0) {
 		rc = PW_ERR;
 		goto out;
 	}
@@ -524,7 +522,7 @@ main(int argc, char *argv[])
 		args[n++] = (char *)realm;
 	}
 	if (del) {
-		if (list_users(db, users, sizeof(users)) != 0) {
+		if (list_users(db, users, sizeof(users), NULL, 0) != 0) {
 			rc = PW_ERR;
 			goto out;
 		}
@@ -534,10 +532,7 @@ main(int argc, char *argv[])
 			rc = PW_NOUSER;
 			goto out;
 		}
-		args[n++] = (char *)"-d";
-		args[n++] = (char *)user;
-		args[n] = NULL;
-		rc = run(args, NULL, NULL, 0) == 0 ? PW_OK : PW_ERR;
+		rc = delete_user(args, n, user) == 0 ? PW_OK : PW_ERR;
 		if (rc != PW_OK)
 			fprintf(stderr, "%s: deleting %s failed\n", progname, user);
 		goto out;
@@ -546,44 +541,25 @@ main(int argc, char *argv[])
 	if ((rc = get_password(from_stdin, pw, sizeof(pw))) != PW_OK)
 		goto out;
 	created = access(db, F_OK) != 0;
-	if (!created) {
-		/* saslpasswd2 -n keeps a password already stored, and a password
-		 * set without -s keeps an old verifier: either way the user goes
-		 * first, then comes back with only what is asked for */
-		if (list_users(db, users, sizeof(users)) != 0) {
+	/* saslpasswd2 -n keeps a password already stored, and a password set
+	 * without -s keeps an old verifier: either way the user goes first,
+	 * then comes back with only what is asked for */
+	if (!created && list_users(db, users, sizeof(users), verifiers, sizeof(verifiers)) != 0) {
+		rc = PW_ERR;
+		goto out;
+	}
+	if (!created && has_user(scram_only ? users : verifiers, user, realm)) {
+		if (delete_user(args, n, user) != 0) {
+			fprintf(stderr, "%s: replacing the password of %s failed\n", progname, user);
 			rc = PW_ERR;
 			goto out;
 		}
-		existed = has_user(users, user, realm) &&
-		    (scram_only || has_verifier(db, user, realm) != 0);
-		if (existed) {
-			char *dargs[14];
-			int i;
-
-			for (i = 0; i < n; i++)
-				dargs[i] = args[i];
-			dargs[i++] = (char *)"-d";
-			dargs[i++] = (char *)user;
-			dargs[i] = NULL;
-			/* the verifier goes with a deletion only when the
-			 * configuration says so */
-			if (!scram_only && sasl_conf_rewrite(true, iterations) != 0) {
-				rc = PW_ERR;
-				goto out;
-			}
-			if (run(dargs, NULL, NULL, 0) != 0) {
-				fprintf(stderr, "%s: replacing the password of %s failed\n",
-				    progname, user);
-				rc = PW_ERR;
-				goto out;
-			}
-			if (!scram_only && sasl_conf_rewrite(false, iterations) != 0) {
-				rc = PW_ERR;
-				goto out;
-			}
-			fprintf(stderr, "%s: note: the old secret of %s may survive in unused "
-			    "pages of %s until the database is rebuilt\n", progname, user, db);
-		}
+		fprintf(stderr, "%s: note: the old secret of %s may survive in unused "
+		    "pages of %s until the database is rebuilt\n", progname, user, db);
+	}
+	if (sasl_conf_write(scram_only, iterations) != 0) {
+		rc = PW_ERR;
+		goto out;
 	}
 	args[n++] = (char *)"-p";
 	if (scram_only)
