@@ -46,6 +46,55 @@ def start(cmd, **kw):
     return p
 
 
+def start_servers(single_bytes, multi_bytes):
+    """The endpoints: a source of single_bytes, one of multi_bytes per
+    connection, and an echo.  Returns ({name: port}, [pids])."""
+    servers = {"single": free_port(), "multi": free_port(), "echo": free_port()}
+    pids = [start([BG, "server", servers["single"], "source:%d" % single_bytes]).pid,
+            start([BG, "server", servers["multi"], "source:%d" % multi_bytes]).pid,
+            start([BG, "server", servers["echo"], "echo"]).pid]
+    for p in servers.values():
+        wait_port(p)
+    return servers, pids
+
+
+def start_minimal_relays(servers):
+    """The floor: `bgbench relay` (two blocking threads per connection) in
+    front of each server.  Returns (pid of the echo one, {name: port})."""
+    ports = {k: free_port() for k in servers}
+    pids = {k: start([BG, "relay", ports[k], servers[k]]).pid for k in servers}
+    for p in ports.values():
+        wait_port(p)
+    return pids["echo"], ports
+
+
+def start_haproxy(servers):
+    """HAProxy in mode tcp in front of each server, one thread per core
+    (maxconn within the descriptor limit).  Returns (label, process,
+    {name: port}), or None when HAProxy is not installed."""
+    if not shutil.which("haproxy"):
+        return None
+    ports = {k: free_port() for k in servers}
+    conf = os.path.join(tmp, "haproxy.cfg")
+    with open(conf, "w") as f:
+        f.write("global\n  maxconn 9000\n  nbthread %d\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+                "  timeout client 60s\n  timeout server 60s\n" % os.cpu_count())
+        for k in servers:
+            f.write("listen l_%s\n  bind 127.0.0.1:%d\n  server s 127.0.0.1:%d\n" % (k, ports[k], servers[k]))
+    h = start(["haproxy", "-f", conf, "-db"])
+    for p in ports.values():
+        wait_port(p)
+    return "HAProxy (tcp, nbthread %d)" % os.cpu_count(), h, ports
+
+
+def family(pid):
+    """A process and its children (beepgated's workers)."""
+    if pid is None:
+        return []
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [int(k) for k in kids]
+
+
 def wait_port(port, timeout=10):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

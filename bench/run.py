@@ -5,8 +5,9 @@ import shutil
 import subprocess
 import time
 
-from benchlib import (BG, RELAY, REPEAT, ROOT, busy_since, cleanup, free_port, gnuplot, machine_busy, median, pin,
-                      procs, ratio, rss_kib, run, start, tmp, unpin, wait_port, write_section)
+from benchlib import (BG, RELAY, REPEAT, ROOT, busy_since, cleanup, family, free_port, gnuplot,
+                      machine_busy, median, pin, ratio, rss_kib, run, start, start_haproxy,
+                      start_minimal_relays, start_servers, tmp, unpin, wait_port, write_section)
 
 SINGLE = int(os.environ.get("BENCH_SINGLE_BYTES", 2 << 30))
 MULTI_STREAMS = 100
@@ -17,24 +18,12 @@ IDLE = int(os.environ.get("BENCH_IDLE", 1000))
 
 
 def main():
-    servers = {"single": free_port(), "multi": free_port(), "echo": free_port()}
-    start([BG, "server", servers["single"], "source:%d" % SINGLE])
-    start([BG, "server", servers["multi"], "source:%d" % MULTI_EACH])
-    start([BG, "server", servers["echo"], "echo"])
-    for p in servers.values():
-        wait_port(p)
-    servers_pids = [p.pid for p in procs]
+    servers, servers_pids = start_servers(SINGLE, MULTI_EACH)
 
     targets = {"direct": (None, dict(servers))}
 
     # the floor: a minimal blocking relay, two threads per connection
-    fports = {k: free_port() for k in servers}
-    fpids = []
-    for k in servers:
-        fpids.append(start([BG, "relay", fports[k], servers[k]]).pid)
-    for p in fports.values():
-        wait_port(p)
-    targets["minimal relay"] = (fpids[2], fports)
+    targets["minimal relay"] = start_minimal_relays(servers)
 
     # beepgated forward listeners, one worker and one per core
     for workers in (1, os.cpu_count()):
@@ -52,18 +41,9 @@ def main():
         if os.cpu_count() == 1:
             break
 
-    if shutil.which("haproxy"):
-        hports = {k: free_port() for k in servers}
-        hconf = os.path.join(tmp, "haproxy.cfg")
-        with open(hconf, "w") as f:
-            f.write("global\n  maxconn 9000\n  nbthread %d\ndefaults\n  mode tcp\n  timeout connect 5s\n"
-                    "  timeout client 60s\n  timeout server 60s\n" % os.cpu_count())
-            for k in servers:
-                f.write("listen l_%s\n  bind 127.0.0.1:%d\n  server s 127.0.0.1:%d\n" % (k, hports[k], servers[k]))
-        h = start(["haproxy", "-f", hconf, "-db"])
-        for p in hports.values():
-            wait_port(p)
-        targets["HAProxy, nbthread %d" % os.cpu_count()] = (h.pid, hports)
+    hap = start_haproxy(servers)
+    if hap is not None:
+        targets[hap[0]] = (hap[1].pid, hap[2])
     if shutil.which("socat"):
         sports = {k: free_port() for k in servers}
         spids = []
@@ -125,14 +105,6 @@ def main():
     print()
     print(table)
     write_doc(table, results)
-
-
-def family(pid):
-    """A process and its children (beepgated's workers)."""
-    if pid is None:
-        return []
-    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [pid] + [int(k) for k in kids]
 
 
 def write_doc(table, results):

@@ -13,8 +13,9 @@ import subprocess
 import time
 import urllib.request
 
-from benchlib import (BG, PASSWD, RELAY, REPEAT, ROOT, median, cleanup, cpu_seconds, free_port, gnuplot, nfds, pin,
-                      many_files, procs, ratio, rss_kib, run, start, tmp, unpin, wait_port, write_section)
+from benchlib import (BG, PASSWD, RELAY, REPEAT, ROOT, cleanup, cpu_seconds, family, free_port, gnuplot,
+                      many_files, median, nfds, pin, ratio, rss_kib, run, start, start_haproxy,
+                      start_minimal_relays, start_servers, tmp, unpin, wait_port, write_section)
 
 SINGLE = int(os.environ.get("BENCH_SINGLE_BYTES", 2 << 30))
 MULTI_STREAMS = 100
@@ -63,9 +64,7 @@ class Relay:
 
     def pids(self):
         """The processes that serve sessions: the daemon, or its workers."""
-        kids = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                              text=True).stdout.split()
-        return [int(k) for k in kids] or [self.proc.pid]
+        return family(self.proc.pid)[1:] or [self.proc.pid]
 
     def rss(self):
         return sum(rss_kib(p) for p in self.pids())
@@ -112,13 +111,7 @@ def tun(user, pwfile, endpoint):
 
 
 def main():
-    servers = {"single": free_port(), "multi": free_port(), "echo": free_port()}
-    start([BG, "server", servers["single"], "source:%d" % SINGLE])
-    start([BG, "server", servers["multi"], "source:%d" % MULTI_EACH])
-    start([BG, "server", servers["echo"], "echo"])
-    for p in servers.values():
-        wait_port(p)
-    server_pids = [p.pid for p in procs]
+    servers, server_pids = start_servers(SINGLE, MULTI_EACH)
 
     db = os.path.join(tmp, "users.sasldb")
     pw = {"bench": os.urandom(9).hex(), "relayA": os.urandom(9).hex()}
@@ -141,24 +134,11 @@ def main():
     paths = [("direct", None, servers, None), ("one hop (A)", a, {k: a.port for k in servers}, ""),
              ("two hops (A, B)", a, {k: a.port for k in servers}, "b-")]
     # the floor: a minimal blocking relay (two threads per connection, no TUNNEL)
-    mports = {k: free_port() for k in servers}
-    mprocs = [start([BG, "relay", mports[k], servers[k]]) for k in servers]
-    for p in mports.values():
-        wait_port(p)
-    paths.insert(1, ("minimal relay (plain TCP, one hop)", mprocs[2], mports, None))
-    if shutil.which("haproxy"):
-        hports = {k: free_port() for k in servers}
-        hconf = os.path.join(tmp, "haproxy.cfg")
-        with open(hconf, "w") as f:
-            f.write("global\n  maxconn 9000\n  nbthread %d\ndefaults\n  mode tcp\n  timeout connect 5s\n"
-                    "  timeout client 60s\n  timeout server 60s\n" % os.cpu_count())
-            for k in servers:
-                f.write("listen l_%s\n  bind 127.0.0.1:%d\n  server s 127.0.0.1:%d\n"
-                        % (k, hports[k], servers[k]))
-        h = start(["haproxy", "-f", hconf, "-db"])
-        for p in hports.values():
-            wait_port(p)
-        paths.insert(1, ("HAProxy (tcp, nbthread %d, one hop)" % os.cpu_count(), h, hports, None))
+    mpid, mports = start_minimal_relays(servers)
+    paths.insert(1, ("minimal relay (plain TCP, one hop)", mpid, mports, None))
+    hap = start_haproxy(servers)
+    if hap is not None:
+        paths.insert(1, (hap[0] + ", one hop", hap[1].pid, hap[2], None))
     data = {}
     for name, relay, ports, prefix in paths:
         print("== data path: %s" % name, flush=True)
@@ -170,7 +150,7 @@ def main():
                             "mib_per_s", env=env("multi"))
         pids = server_pids + ([] if relay is None else
                               (relay.pids() + (b.pids() if prefix == "b-" else [])
-                               if isinstance(relay, Relay) else [relay.pid]))
+                               if isinstance(relay, Relay) else [relay]))
         for p in pids:
             pin(p, 0)
         rt = run(["rtt", "127.0.0.1", ports["echo"], RTT_COUNT], pin=0, env=env("echo"))
